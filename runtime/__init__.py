@@ -1,0 +1,1 @@
+"""servin.runtime: the OCI runtime library behind ``servin-runc``."""
