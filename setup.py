@@ -34,6 +34,12 @@ for extra, folder in (("servin.shim", "shim"), ("servin.conformance", "conforman
     if os.path.exists(os.path.join(folder, "__init__.py")):
         TOP[extra] = folder
 
+SCRIPTS = ["servin-runc = servin.runtime.cli:main"]
+if "servin.shim" in TOP:
+    SCRIPTS.append("containerd-shim-servin-v2 = servin.shim.cli:main")
+if "servin.conformance" in TOP:
+    SCRIPTS.append("servin-conformance = servin.conformance.cli:main")
+
 native = Extension(
     "servin._native",
     sources=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".c")),
@@ -99,8 +105,6 @@ setup(
     package_data={"servin.runtime": ["data/*.json"]},
     ext_modules=[native],
     cmdclass={"build_py": BuildPy},
-    entry_points={"console_scripts": [
-        "servin-runc = servin.runtime.cli:main",
-    ]},
+    entry_points={"console_scripts": SCRIPTS},
     zip_safe=False,
 )
