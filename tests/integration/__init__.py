@@ -1,0 +1,1 @@
+"""Integration tests: the OCI runtime binary against real bundles."""
