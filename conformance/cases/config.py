@@ -1,0 +1,1 @@
+"""config.md: the platform-independent fields."""

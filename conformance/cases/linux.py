@@ -1,0 +1,1 @@
+"""config-linux.md: the Linux-specific fields."""
