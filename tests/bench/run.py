@@ -44,16 +44,18 @@ MEMORY_CGROUP = CGROUP_ROOT + "/memory"
 UNIFIED_CONTROLLERS = CGROUP_ROOT + "/unified/cgroup.controllers"
 CLONE_NEWNS = 0x00020000
 MIB = 1024 * 1024
+REPO_VENV_BIN = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(
+    os.path.abspath(__file__)))), ".venv", "bin")
 
 # Work per benchmark: (full, quick).  "count" is the size of one sample for
 # run-seq (sequential runs) and parallel (containers at once).
 PLAN = {
-    "run":       {"samples": (30, 3), "warmup": (2, 1)},
-    "lifecycle": {"samples": (20, 2), "warmup": (2, 1)},
-    "exec":      {"samples": (30, 3), "warmup": (2, 1)},
-    "run-seq":   {"samples": (3, 1), "warmup": (0, 0), "count": (100, 5)},
-    "parallel":  {"samples": (5, 1), "warmup": (1, 0), "count": (20, 4)},
-    "memory":    {"samples": (10, 2), "warmup": (1, 1), "searches": (3, 1),
+    "run":       {"samples": (50, 3), "warmup": (3, 1)},
+    "lifecycle": {"samples": (30, 2), "warmup": (2, 1)},
+    "exec":      {"samples": (50, 3), "warmup": (3, 1)},
+    "run-seq":   {"samples": (5, 1), "warmup": (0, 0), "count": (100, 5)},
+    "parallel":  {"samples": (10, 1), "warmup": (1, 0), "count": (20, 4)},
+    "memory":    {"samples": (20, 2), "warmup": (1, 1), "searches": (5, 1),
                   "resolution": (64 * 1024, MIB)},
 }
 BENCH_ORDER = ("run", "lifecycle", "exec", "run-seq", "parallel", "memory")
@@ -179,7 +181,10 @@ def format_table(rows):
 
     lines = [line(HEADER), line(tuple("-" * w for w in widths))]
     for c, is_error in cells:
-        lines.append(line(c[:2]) + "  " + c[2] if is_error else line(c))
+        if is_error:
+            lines.append("  ".join(v.ljust(w) for v, w in zip(c[:2], widths)) + "  " + c[2])
+        else:
+            lines.append(line(c))
     return "\n".join(lines)
 
 
@@ -388,8 +393,12 @@ class Harness:
 
     def resolve(self, rt):
         path = rt.spec if os.sep in rt.spec else shutil.which(rt.spec)
+        if not path and os.sep not in rt.spec:
+            # ./dev.sh bench puts .venv/bin on PATH; a bare run.py may not.
+            path = shutil.which(rt.spec, path=REPO_VENV_BIN)
         if not path or not os.access(path, os.X_OK):
-            rt.skipped = "not found on PATH" if os.sep not in rt.spec else "not executable"
+            rt.skipped = ("not found on PATH or in .venv/bin" if os.sep not in rt.spec
+                          else "not executable")
             return False
         rt.path = os.path.abspath(path)
         rt.root = os.path.join(self.tmp, "root-" + rt.name)
@@ -471,24 +480,21 @@ class Harness:
     # -- clean-up
 
     def cleanup(self):
-        """Delete every container we made, then our cgroups, then the temp dir."""
+        """Delete every container we made, then our cgroups, then the temp dir.
+
+        Safe to call after any failure or interruption; says what it could
+        not remove.
+        """
         for rt in self.runtimes:
             if not rt.root or not os.path.isdir(rt.root):
                 continue
             for cid in sorted(os.listdir(rt.root)):
-                if not cid.startswith(self.prefix):
-                    continue
-                try:
-                    with self.entered(rt):
-                        subprocess.run(rt.cmd("delete", "--force", cid), stdin=subprocess.DEVNULL,
-                                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                       timeout=30)
-                except (OSError, subprocess.TimeoutExpired):
-                    pass
-        for path in self.leftover_cgroups():
+                if cid.startswith(self.prefix):
+                    self.force_delete(rt, cid)
+        for path in self.leftover_cgroups(depth=3):
             self.log(f"bench: removing leftover cgroup {path}")
             remove_cgroup(path)
-        for path in self.my_cgroups:
+        for path in list(self.my_cgroups):
             remove_cgroup(path)
         if self.tmp:
             unmount_below(self.tmp)
@@ -497,11 +503,42 @@ class Harness:
             if fd is not None:
                 os.close(fd)
         self._hidden_ns = self.own_mntns = None
+        left = [p for p in self.leftover_cgroups(depth=3) + self.my_cgroups if os.path.isdir(p)]
+        if self.tmp and os.path.exists(self.tmp):
+            left.append(self.tmp)
+        for p in left:
+            self.log(f"bench: WARNING: could not remove {p}")
 
-    def leftover_cgroups(self, name=None):
-        """Cgroup dirs named after our container ids (runc nests them under its
-        own cgroup, crun under the hierarchy root), deepest first."""
-        found = []
+    def force_delete(self, rt, cid):
+        """`delete --force`; if the runtime can't, kill the init pid it reports."""
+        def run(*args):
+            try:
+                with self.entered(rt):
+                    return subprocess.run(rt.cmd(*args), stdin=subprocess.DEVNULL,
+                                          capture_output=True, text=True, timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                return None
+        r = run("delete", "--force", cid)
+        if r is not None and r.returncode == 0:
+            return
+        st = run("state", cid)
+        try:
+            pid = int(json.loads(st.stdout)["pid"]) if st and st.returncode == 0 else 0
+        except (ValueError, KeyError, TypeError):
+            pid = 0
+        if pid > 1:
+            self.log(f"bench: {rt.name} could not delete {cid}; killing its pid {pid}")
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            time.sleep(0.1)
+            run("delete", "--force", cid)
+
+    def leftover_cgroups(self, name=None, depth=1):
+        """Cgroup dirs named after our container ids (or exactly `name`), up
+        to `depth` levels below each hierarchy's root, our own cgroup and our
+        probe cgroups (runc nests a container under its own cgroup, crun puts
+        it under the root).  Deepest first."""
+        found = set()
         for mount in cgroup_mounts():
             bases = {mount}
             rel = self_cgroup_path(mount)
@@ -509,14 +546,21 @@ class Harness:
                 bases.add(os.path.join(mount, rel.lstrip("/")))
             bases.update(p for p in self.my_cgroups if p.startswith(mount + "/"))
             for base in bases:
-                try:
-                    names = os.listdir(base)
-                except OSError:
-                    continue
-                found += [os.path.join(base, n) for n in names
-                          if (n == name if name else n.startswith(self.prefix))
-                          and os.path.isdir(os.path.join(base, n))]
-        return sorted(set(found), key=lambda p: -p.count("/"))
+                found.update(self._find_cgroups(base, name, depth))
+        return sorted(found, key=lambda p: -p.count("/"))
+
+    def _find_cgroups(self, base, name, depth):
+        try:
+            entries = [e for e in os.scandir(base) if e.is_dir(follow_symlinks=False)]
+        except OSError:
+            return []
+        hits = []
+        for e in entries:
+            if (e.name == name) if name else e.name.startswith(self.prefix):
+                hits.append(e.path)
+            elif depth > 1:
+                hits += self._find_cgroups(e.path, name, depth - 1)
+        return hits
 
 
 def last_line(f):
@@ -942,13 +986,14 @@ def machine_info(h, runtimes, args, started):
 # --------------------------------------------------------------------- main
 
 def spawn_overhead(h, n):
+    """Samples of the harness's own cost: spawning /bin/true directly."""
     vals = []
     for _ in range(n):
         t0 = time.perf_counter_ns()
         subprocess.call(["/bin/true"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                         stderr=h.errfile)
         vals.append(time.perf_counter_ns() - t0)
-    return median(vals)
+    return vals
 
 
 def on_term(signum, frame):
@@ -985,7 +1030,8 @@ def main(argv=None):
             if rt.skipped:
                 h.log(f"bench: {rt.name}: skipped: {rt.skipped}")
         usable = [rt for rt in runtimes if not rt.skipped]
-        h.spawn_ns = spawn_overhead(h, 20)
+        spawn = spawn_overhead(h, 20)
+        h.spawn_ns = median(spawn)
         order = [rt.name for rt in runtimes]
         for bench in args.bench:
             if not usable:
@@ -996,6 +1042,8 @@ def main(argv=None):
                     if rt.skipped:
                         outcomes[rt.name] = Outcome(error="skipped: " + rt.skipped)
                 rows += make_rows(label, unit, outcomes, order)
+        spawn += spawn_overhead(h, 20)
+        h.spawn_ns = median(spawn)
     except BenchError as e:
         print(f"bench: {e}", file=sys.stderr)
         return 1
