@@ -91,7 +91,8 @@ class Runtime:
                     'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "sh"] + argv
         return argv
 
-    def run(self, *args, cwd=None, timeout=TIMEOUT, out_path=None, stdin=subprocess.DEVNULL):
+    def run(self, *args, cwd=None, timeout=TIMEOUT, out_path=None, stdin=subprocess.DEVNULL,
+            oom_score_adj=None):
         """Run a runtime command; stdout/stderr go to files (a detached
         container inherits them, so pipes would never reach EOF)."""
         argv = self.command(*args)
@@ -99,9 +100,14 @@ class Runtime:
         base = out_path or os.path.join(self.root, f".io-{tag}")
         outp, errp = base + ".out", base + ".err"
         start = time.monotonic()
+        preexec = None
+        if oom_score_adj is not None:
+            def preexec():
+                with open("/proc/self/oom_score_adj", "w") as f:
+                    f.write(str(oom_score_adj))
         with open(outp, "wb") as out, open(errp, "wb") as err:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd,
-                                    start_new_session=True)
+                                    start_new_session=True, preexec_fn=preexec)
             try:
                 rc = proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
