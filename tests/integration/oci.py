@@ -444,6 +444,7 @@ class Context:
     def __init__(self, binary, tmp, rootfs_template):
         self.tmp = str(tmp)
         self.short = tempfile.mkdtemp(prefix="oci-", dir="/tmp")
+        os.chmod(self.short, 0o755)
         self.rt = Runtime(binary, os.path.join(self.tmp, "root"))
         self.template = rootfs_template
         self.ids = []
@@ -460,9 +461,9 @@ class Context:
         self.ids.append(cid)
         return cid
 
-    def bundle(self, args=("sh",), name=None, readonly=True):
+    def bundle(self, args=("sh",), name=None, readonly=True, parent=None):
         self._n += 1
-        path = os.path.join(self.tmp, name or "bundle%d" % self._n)
+        path = os.path.join(parent or self.tmp, name or "bundle%d" % self._n)
         os.makedirs(path)
         rootfs = clone_rootfs(self.template, os.path.join(path, "rootfs"))
         cfg = base_config(args)
@@ -593,9 +594,10 @@ class Context:
                 if name in self.ids:
                     leaks.append(("state %s/%s" % (self.rt.root, name),
                                   ("rmtree", os.path.join(self.rt.root, name))))
-        for m in mounts_under(self.tmp):
+        for m in mounts_under(self.tmp) + mounts_under(self.short):
             leaks.append(("mount %s" % m, ("umount", m)))
-        for pid in container_processes(self.ids, self.tmp, self.pids):
+        for pid in container_processes(self.ids, (self.tmp, self.short),
+                                       self.pids):
             leaks.append(("process %d (%s)" % (pid, _cmdline(pid)),
                           ("kill", pid)))
         for d in cgroups_named(self.ids) | {
@@ -664,11 +666,11 @@ def mounts_under(path):
             or m["mountpoint"].startswith(path + "/")]
 
 
-def container_processes(ids, tmp, known):
+def container_processes(ids, dirs, known):
     """Host pids that belong to our containers: a remembered pid still
-    alive (same start time), a process whose root is in ``tmp``, or one in
-    a cgroup named after one of ``ids``."""
-    tmp = os.path.realpath(tmp)
+    alive (same start time), a process whose root is in one of ``dirs``,
+    or one in a cgroup named after one of ``ids``."""
+    dirs = [os.path.realpath(d) for d in dirs]
     found = set()
     for pid, start in known.items():
         if pid_alive(pid) and _starttime(pid) == start:
@@ -688,7 +690,7 @@ def container_processes(ids, tmp, known):
             continue
         if not pid_alive(pid):
             continue
-        if root == tmp or root.startswith(tmp + "/") or any(
+        if any(root == d or root.startswith(d + "/") for d in dirs) or any(
                 n in cg for n in needles):
             found.add(pid)
     return sorted(found)
