@@ -1,0 +1,101 @@
+"""The long-lived shim process (what ``start`` forks).
+
+Main thread: a selector over the listening socket and the signal wakeup
+pipe.  SIGCHLD -> :meth:`Reaper.reap`; a connection -> a server thread.
+SIGTERM/SIGINT or the last container's Shutdown -> exit.  The shim is a
+child subreaper so container processes are re-parented to it.
+"""
+import os
+import selectors
+import signal
+import socket
+import sys
+import threading
+
+from ._events import Publisher
+from ._reaper import Reaper, set_subreaper
+from ._server import Server
+from ._service import SERVICE, TaskService
+
+__all__ = ["run"]
+
+
+class Log:
+    """Lines to containerd's ``log`` FIFO in the bundle (or nowhere)."""
+
+    def __init__(self, debug=False):
+        self.fd = None
+        self.debug = debug
+        try:
+            self.fd = os.open("log", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        except OSError:
+            self.fd = None
+
+    def __call__(self, msg):
+        if self.fd is None:
+            return
+        import time
+        line = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()) + \
+            f' level=info msg="{msg}" runtime=io.containerd.servin.v2\n'
+        try:
+            os.write(self.fd, line.encode())
+        except OSError:
+            pass
+
+
+def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False):
+    set_subreaper()
+    log = Log(debug)
+    stop = threading.Event()
+    rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+    signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
+    # Python-level handlers are no-ops: the wakeup fd carries the signal.
+    for sig in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *a: None)
+
+    reaper = Reaper()
+    publisher = Publisher(namespace, os.environ.get("TTRPC_ADDRESS"), publish_binary,
+                          address, reaper, log)
+
+    def shutdown_soon():
+        # Answer the Shutdown call first, then stop the main loop.
+        threading.Timer(0.05, lambda: (stop.set(), os.write(wfd, b"\0"))).start()
+
+    service = TaskService(reaper, publisher, namespace, shutdown_soon, log)
+    server = Server(log)
+    server.register(SERVICE, service.methods())
+
+    lsock = socket.socket(fileno=listen_fd)
+    lsock.setblocking(False)
+    sel = selectors.DefaultSelector()
+    sel.register(lsock, selectors.EVENT_READ, "accept")
+    sel.register(rfd, selectors.EVENT_READ, "signal")
+    try:
+        while not stop.is_set():
+            for key, _ in sel.select():
+                if key.data == "accept":
+                    try:
+                        conn, _ = lsock.accept()
+                    except BlockingIOError:
+                        continue
+                    conn.setblocking(True)
+                    server.serve_connection(conn)
+                else:
+                    try:
+                        sigs = os.read(rfd, 512)
+                    except BlockingIOError:
+                        sigs = b""
+                    reaper.reap()
+                    if any(s in (signal.SIGTERM, signal.SIGINT) for s in sigs):
+                        stop.set()
+    finally:
+        publisher.flush(2.0)
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+        lsock.close()
+        server.close_connections()
+    # Daemon threads (IO copies, waits) end with the process.
+    sys.stdout.flush()
+    os._exit(0)

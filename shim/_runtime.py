@@ -1,0 +1,200 @@
+"""The seam between the shim and the low-level OCI runtime.
+
+:class:`OCIRuntime` is the one interface the shim's process layer drives
+(STYLE.md item 11).  :class:`RuntimeBinary` implements it by running a
+runc-compatible binary (runc, crun, servin-runc ...) with its own private
+``--root``; an in-process implementation over ``servin.runtime`` plugs in
+by providing the same methods (and is picked by :func:`make_runtime`).
+
+Errors: every failed call raises :class:`~servin.shim._errors.RuntimeFailed`
+whose message is the runtime's last ``"level":"error"`` JSON log line (what
+containerd's runc shim reports too) or, failing that, its stderr.
+"""
+import json
+import os
+import shutil
+
+from ._errors import NotFound, RuntimeFailed
+
+__all__ = ["OCIRuntime", "RuntimeBinary", "make_runtime", "default_binary"]
+
+
+class OCIRuntime:
+    """What the shim needs from a low-level runtime.  ``stdio`` is a tuple of
+    three fds (or None each) to hand the process; ``console_socket`` the path
+    of a unix socket that receives the pty master when a terminal is asked.
+    """
+
+    name = "abstract"
+
+    def create(self, id, bundle, pid_file, stdio, console_socket=None, no_pivot=False,
+               no_new_keyring=False):
+        raise NotImplementedError
+
+    def start(self, id):
+        raise NotImplementedError
+
+    def exec(self, id, process_json_path, pid_file, stdio, console_socket=None):
+        """Start an extra process in the container, detached."""
+        raise NotImplementedError
+
+    def kill(self, id, signal, all=False):
+        raise NotImplementedError
+
+    def pause(self, id):
+        raise NotImplementedError
+
+    def resume(self, id):
+        raise NotImplementedError
+
+    def delete(self, id, force=False):
+        raise NotImplementedError
+
+    def ps(self, id):
+        """Pids of the container's processes."""
+        raise NotImplementedError
+
+    def state(self, id):
+        """The runtime's state.json as a dict."""
+        raise NotImplementedError
+
+    def update(self, id, resources_json_path):
+        raise NotImplementedError
+
+
+class RuntimeBinary(OCIRuntime):
+    def __init__(self, binary, root, reaper, log_path=None, extra_global=()):
+        self.binary = binary
+        self.name = os.path.basename(binary)
+        self.root = root
+        self.reaper = reaper
+        self.log_path = log_path
+        self.extra_global = list(extra_global)
+
+    def _args(self, *args):
+        g = [self.binary, "--root", self.root]
+        if self.log_path:
+            g += ["--log", self.log_path, "--log-format", "json"]
+        return g + self.extra_global + list(args)
+
+    def _run(self, *args, stdio=None, capture=False):
+        if stdio is not None:
+            code, out, err = self.reaper.run(self._args(*args), stdin=stdio[0],
+                                             stdout=stdio[1], stderr=stdio[2])
+        else:
+            code, out, err = self.reaper.run(self._args(*args), capture=True)
+        if code != 0:
+            msg = self._last_error() or err.decode(errors="replace").strip() \
+                or f"{self.name} {args[0]} exited with status {code}"
+            low = msg.lower()
+            if "does not exist" in low or "not found" in low and "container" in low:
+                raise NotFound(f"{self.name} {args[0]}: {msg}")
+            raise RuntimeFailed(f"{self.name} {args[0]} failed: {msg}")
+        return out
+
+    def _last_error(self):
+        if not self.log_path:
+            return ""
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(0, 2)
+                size = f.tell()
+                f.seek(max(0, size - 16384))
+                lines = f.read().splitlines()
+        except OSError:
+            return ""
+        for line in reversed(lines):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if rec.get("level") == "error":
+                return str(rec.get("msg", ""))
+        return ""
+
+    def create(self, id, bundle, pid_file, stdio, console_socket=None, no_pivot=False,
+               no_new_keyring=False):
+        args = ["create", "--bundle", bundle, "--pid-file", pid_file]
+        if console_socket:
+            args += ["--console-socket", console_socket]
+        if no_pivot:
+            args.append("--no-pivot")
+        if no_new_keyring:
+            args.append("--no-new-keyring")
+        self._run(*args, id, stdio=_fds(stdio))
+
+    def start(self, id):
+        self._run("start", id)
+
+    def exec(self, id, process_json_path, pid_file, stdio, console_socket=None):
+        args = ["exec", "--detach", "--process", process_json_path, "--pid-file", pid_file]
+        if console_socket:
+            args += ["--tty", "--console-socket", console_socket]
+        self._run(*args, id, stdio=_fds(stdio))
+
+    def kill(self, id, signal, all=False):
+        args = ["kill"]
+        if all:
+            args.append("--all")
+        self._run(*args, id, str(signal))
+
+    def pause(self, id):
+        self._run("pause", id)
+
+    def resume(self, id):
+        self._run("resume", id)
+
+    def delete(self, id, force=False):
+        args = ["delete"]
+        if force:
+            args.append("--force")
+        self._run(*args, id)
+
+    def ps(self, id):
+        out = self._run("ps", "--format", "json", id)
+        return [int(p) for p in (json.loads(out or b"[]") or [])]
+
+    def state(self, id):
+        return json.loads(self._run("state", id))
+
+    def update(self, id, resources_json_path):
+        self._run("update", "--resources", resources_json_path, id)
+
+
+def _fds(stdio):
+    # None means /dev/null for the process (never the shim's own stdio).
+    if stdio is None:
+        return (None, None, None)
+    return tuple(stdio)
+
+
+def default_binary(reaper):
+    """The runtime used when no option names one.
+
+    ``$SERVIN_SHIM_RUNTIME`` if set; else ``servin-runc`` when it is on PATH
+    and answers ``--version``; else ``runc``.
+    """
+    env = os.environ.get("SERVIN_SHIM_RUNTIME")
+    if env:
+        return env
+    path = shutil.which("servin-runc")
+    if path:
+        try:
+            ok = reaper.run([path, "--version"])[0] == 0
+        except OSError:
+            ok = False
+        if ok:
+            return path
+    return "runc"
+
+
+def make_runtime(binary, root, reaper, log_path=None):
+    """An :class:`OCIRuntime` for ``binary``.
+
+    The name ``servin.runtime`` (in-process library) is reserved for the
+    library implementation the lead is writing; until it exists it is an
+    error to ask for it.
+    """
+    if binary == "servin.runtime":
+        raise RuntimeFailed("the in-process servin.runtime backend is not available yet")
+    return RuntimeBinary(binary, root, reaper, log_path)

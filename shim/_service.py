@@ -1,0 +1,435 @@
+"""The containerd.task.v2.Task service: the shim's 17 RPCs.
+
+One :class:`TaskService` per shim process serves one or more containers
+(containers of one pod share a shim).  It owns the containers' processes
+(:mod:`._process`), their events (:mod:`._events`) and their exits
+(:mod:`._reaper`); the low-level runtime is behind :mod:`._runtime`.
+
+Ordering: each container has a lock held across a lifecycle step and the
+queuing of its event, and exits are handled under the same lock, so
+containerd sees TaskCreate < TaskStart < TaskExit < TaskDelete (and
+TaskExecAdded < TaskExecStarted < the exec's TaskExit) even for a process
+that exits at once.
+"""
+import json
+import os
+import threading
+
+from google.protobuf import empty_pb2
+
+from . import _mount
+from ._errors import AlreadyExists, InvalidArgument, NotFound, NotImplementedRPC
+from ._events import pack_any
+from ._io import ProcessIO
+from ._process import STOPPED, Exec, Init
+from ._runtime import default_binary, make_runtime
+from ._server import Method
+from .proto import events_pb2 as ev
+from .proto import shim_pb2 as pb
+
+__all__ = ["TaskService", "SERVICE", "VERSION", "runtime_config_path"]
+
+SERVICE = "containerd.task.v2.Task"
+VERSION = "0.1.0"
+EMPTY = empty_pb2.Empty
+CONFIG_FILE = "servin-shim.json"     # in the bundle: what `delete` needs later
+
+
+def runtime_config_path(bundle):
+    return os.path.join(bundle, CONFIG_FILE)
+
+
+def _ts(msg, when):
+    if when:
+        msg.FromNanoseconds(int(when * 1e9))
+
+
+class Container:
+    def __init__(self, id, bundle, init, rootfs_mounted, runtime):
+        self.id = id
+        self.bundle = bundle
+        self.init = init
+        self.execs = {}
+        self.rootfs_mounted = rootfs_mounted
+        self.runtime = runtime
+        self.lock = threading.RLock()
+        self.oom_stop = None
+
+    def process(self, exec_id):
+        if not exec_id:
+            return self.init
+        p = self.execs.get(exec_id)
+        if p is None:
+            raise NotFound(f"exec {exec_id!r} of container {self.id!r} not found")
+        return p
+
+
+class TaskService:
+    def __init__(self, reaper, publisher, namespace, on_empty_shutdown, log=None):
+        self.reaper = reaper
+        self.publisher = publisher
+        self.namespace = namespace
+        self.on_empty_shutdown = on_empty_shutdown
+        self.log = log or (lambda m: None)
+        self.containers = {}
+        self.lock = threading.Lock()
+        self._default_binary = None
+
+    # -- helpers ------------------------------------------------------------------
+    def methods(self):
+        rpc = {
+            "State": (pb.StateRequest, self.state),
+            "Create": (pb.CreateTaskRequest, self.create),
+            "Start": (pb.StartRequest, self.start),
+            "Delete": (pb.DeleteRequest, self.delete),
+            "Pids": (pb.PidsRequest, self.pids),
+            "Pause": (pb.PauseRequest, self.pause),
+            "Resume": (pb.ResumeRequest, self.resume),
+            "Checkpoint": (pb.CheckpointTaskRequest, self.checkpoint),
+            "Kill": (pb.KillRequest, self.kill),
+            "Exec": (pb.ExecProcessRequest, self.exec),
+            "ResizePty": (pb.ResizePtyRequest, self.resize_pty),
+            "CloseIO": (pb.CloseIORequest, self.close_io),
+            "Update": (pb.UpdateTaskRequest, self.update),
+            "Wait": (pb.WaitRequest, self.wait),
+            "Stats": (pb.StatsRequest, self.stats),
+            "Connect": (pb.ConnectRequest, self.connect),
+            "Shutdown": (pb.ShutdownRequest, self.shutdown),
+        }
+        return {name: Method(t, fn) for name, (t, fn) in rpc.items()}
+
+    def _get(self, id):
+        with self.lock:
+            c = self.containers.get(id)
+        if c is None:
+            raise NotFound(f"container {id!r} not found")
+        return c
+
+    def _options(self, req):
+        """(binary, root, no_pivot, no_new_keyring) from the create options."""
+        binary = root = None
+        no_pivot = no_keyring = False
+        opts = req.options
+        if opts.type_url:
+            name = opts.type_url.rsplit("/", 1)[-1]
+            if name == "containerd.runc.v1.Options":
+                from .proto import runc_options_pb2
+                o = runc_options_pb2.Options.FromString(opts.value)
+                binary = o.binary_name or None
+                root = o.root or None
+                no_pivot, no_keyring = o.no_pivot_root, o.no_new_keyring
+            elif name == "runtimeoptions.v1.Options":
+                from .proto import runtimeoptions_pb2
+                o = runtimeoptions_pb2.Options.FromString(opts.value)
+                conf = _read_config(o.config_path, o.config_body)
+                binary = conf.get("BinaryName") or conf.get("binary_name")
+                root = conf.get("Root") or conf.get("root")
+            else:
+                raise InvalidArgument(f"unsupported runtime options type {opts.type_url!r}")
+        if binary is None:
+            if self._default_binary is None:
+                self._default_binary = default_binary(self.reaper)
+            binary = self._default_binary
+        if root is None:
+            # Private to this containerd: beside its task bundles (a hidden
+            # dir, which containerd skips when it reloads bundles).
+            tasks_dir = os.path.dirname(os.path.dirname(os.path.abspath(req.bundle)))
+            root = os.path.join(tasks_dir, ".servin", self.namespace)
+        return binary, root, no_pivot, no_keyring
+
+    # -- lifecycle ----------------------------------------------------------------------
+    def create(self, req):
+        if req.checkpoint or req.parent_checkpoint:
+            raise NotImplementedRPC("checkpoint/restore is not implemented")
+        with self.lock:
+            if req.id in self.containers:
+                raise AlreadyExists(f"container {req.id!r} already exists")
+            self.containers[req.id] = None          # reserve the id
+        try:
+            return self._create(req)
+        except BaseException:
+            with self.lock:
+                self.containers.pop(req.id, None)
+            raise
+
+    def _create(self, req):
+        binary, root, no_pivot, no_keyring = self._options(req)
+        os.makedirs(root, mode=0o711, exist_ok=True)
+        with open(runtime_config_path(req.bundle), "w") as f:
+            json.dump({"binary": binary, "root": root}, f)
+        runtime = make_runtime(binary, root, self.reaper,
+                               log_path=os.path.join(req.bundle, "log.json"))
+        rootfs = os.path.join(req.bundle, "rootfs")
+        mounted = False
+        if len(req.rootfs):
+            os.makedirs(rootfs, exist_ok=True)
+            _mount.mount_all(req.rootfs, rootfs)
+            mounted = True
+        io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+        init = Init(req.id, io, runtime, req.bundle, req.bundle, no_pivot, no_keyring)
+        c = Container(req.id, req.bundle, init, mounted, runtime)
+        try:
+            with c.lock:
+                init.create()
+                with self.lock:
+                    self.containers[req.id] = c
+                e = ev.TaskCreate(container_id=req.id, bundle=req.bundle, checkpoint=req.checkpoint,
+                                  pid=init.pid)
+                e.rootfs.extend(req.rootfs)
+                e.io.stdin, e.io.stdout, e.io.stderr = req.stdin, req.stdout, req.stderr
+                e.io.terminal = req.terminal
+                self.publisher.publish(e)
+                self.reaper.monitor(init.pid, lambda pid, code, when: self._exited(c, init, code, when))
+        except BaseException:
+            if mounted:
+                _mount.unmount_all(rootfs)
+            raise
+        self._watch_oom(c)
+        return pb.CreateTaskResponse(pid=init.pid)
+
+    def start(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            p = c.process(req.exec_id)
+            p.start()
+            if req.exec_id:
+                self.publisher.publish(ev.TaskExecStarted(container_id=c.id, exec_id=req.exec_id,
+                                                          pid=p.pid))
+                self.reaper.monitor(p.pid, lambda pid, code, when: self._exited(c, p, code, when))
+            else:
+                self.publisher.publish(ev.TaskStart(container_id=c.id, pid=p.pid))
+        return pb.StartResponse(pid=p.pid)
+
+    def _exited(self, c, p, code, when):
+        # Called from the reaper (the main thread): the work is done in a
+        # thread so it can wait for the container's lock.
+        threading.Thread(target=self._handle_exit, args=(c, p, code, when), daemon=True).start()
+
+    def _handle_exit(self, c, p, code, when):
+        with c.lock:
+            if p is c.init:
+                # Exec processes die with the init (its pid namespace); send
+                # their exits first, as containerd's runc shim does.
+                for x in list(c.execs.values()):
+                    if x.pid and not x.exited:
+                        try:
+                            os.kill(x.pid, 9)
+                        except OSError:
+                            pass
+                for x in list(c.execs.values()):
+                    if x.pid and not x.exited:
+                        x.wait(1.0)
+            p.set_exited(code, when)
+            e = ev.TaskExit(container_id=c.id, id=p.id or c.id, pid=p.pid, exit_status=code)
+            _ts(e.exited_at, when)
+            self.publisher.publish(e)
+
+    def delete(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            p = c.process(req.exec_id)
+            if req.exec_id:
+                p.delete()
+                del c.execs[req.exec_id]
+                return _delete_response(p)
+            if c.execs and any(not x.exited for x in c.execs.values()):
+                pass    # runc delete --force takes them down with the init
+            started = p.pid and p.state != STOPPED
+            p.delete()
+            if started and not p.exited:
+                p.wait(2.0)
+            if not p.exited:
+                p.set_exited(128 + 9, _now())
+            self.reaper.forget(p.pid)
+            if c.oom_stop:
+                c.oom_stop.set()
+            if c.rootfs_mounted:
+                try:
+                    _mount.unmount_all(os.path.join(c.bundle, "rootfs"))
+                except OSError as e:
+                    self.log(f"delete {c.id}: {e}")
+            e = ev.TaskDelete(container_id=c.id, pid=p.pid, exit_status=p.exit_status, id=c.id)
+            _ts(e.exited_at, p.exited_at)
+            self.publisher.publish(e)
+        with self.lock:
+            self.containers.pop(c.id, None)
+        return _delete_response(p)
+
+    def exec(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            if req.exec_id in c.execs:
+                raise AlreadyExists(f"exec {req.exec_id!r} already exists")
+            if not req.exec_id:
+                raise InvalidArgument("exec id is required")
+            try:
+                spec = json.loads(req.spec.value or b"{}")
+            except ValueError as e:
+                raise InvalidArgument(f"exec spec is not JSON: {e}") from None
+            io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
+            from ._process import check
+            check("exec", c.init.state)
+            c.execs[req.exec_id] = Exec(c.id, req.exec_id, io, c.init, spec)
+            self.publisher.publish(ev.TaskExecAdded(container_id=c.id, exec_id=req.exec_id))
+        return EMPTY()
+
+    # -- queries ------------------------------------------------------------------------
+    def state(self, req):
+        c = self._get(req.id)
+        p = c.process(req.exec_id)
+        r = pb.StateResponse(id=p.id or c.id, bundle=c.bundle, pid=p.pid, status=max(p.state, 0),
+                             stdin=p.io.stdin, stdout=p.io.stdout, stderr=p.io.stderr,
+                             terminal=p.io.terminal, exit_status=p.exit_status, exec_id=p.id)
+        _ts(r.exited_at, p.exited_at)
+        return r
+
+    def wait(self, req):
+        c = self._get(req.id)
+        p = c.process(req.exec_id)
+        p.wait()
+        r = pb.WaitResponse(exit_status=p.exit_status)
+        _ts(r.exited_at, p.exited_at)
+        return r
+
+    def pids(self, req):
+        c = self._get(req.id)
+        pids = c.runtime.ps(c.id)
+        by_pid = {x.pid: x.id for x in c.execs.values() if x.pid}
+        r = pb.PidsResponse()
+        for pid in pids:
+            info = r.processes.add(pid=pid)
+            if pid in by_pid:
+                from .proto import runc_options_pb2
+                pack_any(info.info, runc_options_pb2.ProcessDetails(exec_id=by_pid[pid]))
+        return r
+
+    def stats(self, req):
+        c = self._get(req.id)
+        if not c.init.pid or c.init.exited:
+            raise NotFound(f"container {c.id!r} is not running")
+        from . import _cgroups
+        try:
+            name, data = _cgroups.metrics(c.init.pid)
+        except OSError as e:
+            raise NotFound(f"no cgroup for container {c.id!r}: {e}") from None
+        r = pb.StatsResponse()
+        r.stats.type_url = name
+        r.stats.value = data
+        return r
+
+    def connect(self, req):
+        with self.lock:
+            c = self.containers.get(req.id)
+        return pb.ConnectResponse(shim_pid=os.getpid(), task_pid=c.init.pid if c else 0,
+                                  version=VERSION)
+
+    # -- control ------------------------------------------------------------------------
+    def kill(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            c.process(req.exec_id).kill(req.signal, req.all)
+        return EMPTY()
+
+    def pause(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            c.init.pause()
+            self.publisher.publish(ev.TaskPaused(container_id=c.id))
+        return EMPTY()
+
+    def resume(self, req):
+        c = self._get(req.id)
+        with c.lock:
+            c.init.resume()
+            self.publisher.publish(ev.TaskResumed(container_id=c.id))
+        return EMPTY()
+
+    def resize_pty(self, req):
+        c = self._get(req.id)
+        c.process(req.exec_id).resize(req.width, req.height)
+        return EMPTY()
+
+    def close_io(self, req):
+        c = self._get(req.id)
+        if req.stdin:
+            c.process(req.exec_id).close_io()
+        return EMPTY()
+
+    def update(self, req):
+        c = self._get(req.id)
+        from ._process import check
+        check("update", c.init.state)
+        path = os.path.join(c.bundle, "update-resources.json")
+        with open(path, "wb") as f:
+            f.write(req.resources.value or b"{}")
+        try:
+            c.runtime.update(c.id, path)
+        finally:
+            os.unlink(path)
+        return EMPTY()
+
+    def checkpoint(self, req):
+        raise NotImplementedRPC("checkpoint is not implemented by the servin shim")
+
+    def shutdown(self, req):
+        with self.lock:
+            if self.containers and not req.now:
+                return EMPTY()
+        self.on_empty_shutdown()
+        return EMPTY()
+
+    # -- OOM --------------------------------------------------------------------------------
+    def _watch_oom(self, c):
+        """Publish TaskOOM when the container's cgroup records an OOM kill.
+
+        Polls the cgroup's OOM-kill counter (v1 memory.oom_control, v2
+        memory.events) once a second while the container lives.
+        """
+        from . import _cgroups
+        try:
+            paths = _cgroups.cgroup_paths(c.init.pid)
+        except OSError:
+            return
+        stop = threading.Event()
+        c.oom_stop = stop
+
+        def watch():
+            seen = _cgroups.oom_kill_count(paths)
+            while not stop.wait(1.0):
+                n = _cgroups.oom_kill_count(paths)
+                if n > seen:
+                    seen = n
+                    with c.lock:
+                        self.publisher.publish(ev.TaskOOM(container_id=c.id))
+                if c.init.exited:
+                    # One last look: an OOM kill is often what ended it.
+                    if _cgroups.oom_kill_count(paths) > seen:
+                        self.publisher.publish(ev.TaskOOM(container_id=c.id))
+                    return
+
+        threading.Thread(target=watch, daemon=True, name="oom").start()
+
+
+def _delete_response(p):
+    r = pb.DeleteResponse(pid=p.pid, exit_status=p.exit_status)
+    _ts(r.exited_at, p.exited_at)
+    return r
+
+
+def _now():
+    import time
+    return time.time()
+
+
+def _read_config(path, body=""):
+    """BinaryName/Root from a runtime config file (TOML, or JSON)."""
+    text = body
+    if path:
+        with open(path) as f:
+            text = f.read()
+    if not text.strip():
+        return {}
+    if text.lstrip().startswith("{"):
+        return json.loads(text)
+    import tomllib
+    return tomllib.loads(text)

@@ -1,0 +1,234 @@
+"""``containerd-shim-servin-v2``: the runtime v2 shim binary.
+
+containerd runs it as::
+
+    containerd-shim-servin-v2 -namespace NS -address SOCK -publish-binary BIN \\
+        -id ID [-bundle DIR] [-debug] start|delete
+
+with the bundle as working directory and ``TTRPC_ADDRESS`` in the
+environment.
+
+- ``start`` starts (or, for containers of one pod, reuses) the long-lived
+  shim, writes ``address`` in the bundle and prints ``unix://SOCKET``.
+  Containers whose config.json carries the annotation
+  ``io.kubernetes.cri.sandbox-id`` share the shim of that sandbox.
+- ``delete`` cleans up after a shim that died: force-deletes the container
+  in the runtime, unmounts the rootfs, prints a ``DeleteResponse``.
+- ``-v`` prints the version; ``-info`` prints what the shim is, as JSON.
+
+Every error ends here: one line on stderr, exit status 1.
+"""
+import os
+import sys
+
+__all__ = ["main"]
+
+VERSION = "0.1.0"
+NAME = "containerd-shim-servin-v2"
+GROUP_ANNOTATIONS = ("io.kubernetes.cri.sandbox-id",)
+
+
+class UsageError(Exception):
+    pass
+
+
+def parse(argv):
+    """Go ``flag`` style: -name value, -name=value, --name, bool -debug."""
+    flags = {"namespace": "", "address": "", "publish-binary": "", "id": "", "bundle": "",
+             "socket": "", "debug": False, "v": False, "info": False}
+    bools = {"debug", "v", "info"}
+    action = None
+    i = 0
+    while i < len(argv):
+        a = argv[i]
+        if a.startswith("-") and a != "-":
+            name = a.lstrip("-")
+            value = None
+            if "=" in name:
+                name, value = name.split("=", 1)
+            if name not in flags:
+                raise UsageError(f"flag provided but not defined: -{name}")
+            if name in bools:
+                flags[name] = value is None or value.lower() in ("1", "true")
+            else:
+                if value is None:
+                    i += 1
+                    if i >= len(argv):
+                        raise UsageError(f"flag needs an argument: -{name}")
+                    value = argv[i]
+                flags[name] = value
+        elif action is None:
+            action = a
+        else:
+            raise UsageError(f"unexpected argument {a!r}")
+        i += 1
+    return flags, action
+
+
+def socket_path(address, namespace, group):
+    """The shim's socket: beside containerd's own socket, named by a hash.
+
+    Like containerd's runc shim (``<state>/s/<sha256>``), but under the
+    directory of the containerd socket in use, so a private containerd
+    gets private shim sockets.  The hash is cut to 32 hex digits to stay
+    well under the 108-byte limit of a unix socket path.
+    """
+    import hashlib
+    d = os.path.join(os.path.dirname(os.path.abspath(address or "/run/containerd/x")), "s")
+    h = hashlib.sha256(f"{address}|{namespace}|{group}".encode()).hexdigest()[:32]
+    return os.path.join(d, h)
+
+
+def group_id(bundle, id):
+    import json
+    try:
+        with open(os.path.join(bundle, "config.json")) as f:
+            ann = json.load(f).get("annotations") or {}
+    except (OSError, ValueError):
+        return id
+    for key in GROUP_ANNOTATIONS:
+        if ann.get(key):
+            return ann[key]
+    return id
+
+
+def _alive(path):
+    import socket
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.settimeout(2)
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def _write_file(path, text):
+    tmp = path + ".tmp"
+    with open(tmp, "w") as f:
+        f.write(text)
+    os.rename(tmp, path)
+
+
+def action_start(flags):
+    import socket
+    import subprocess
+    bundle = flags["bundle"] or os.getcwd()
+    id = flags["id"]
+    if not id:
+        raise UsageError("-id is required")
+    path = socket_path(flags["address"], flags["namespace"], group_id(bundle, id))
+    address = "unix://" + path
+    os.makedirs(os.path.dirname(path), mode=0o711, exist_ok=True)
+    if os.path.exists(path):
+        if _alive(path):
+            # The pod's shim is already there: share it.
+            _write_file(os.path.join(bundle, "address"), address)
+            sys.stdout.write(address)
+            return 0
+        os.unlink(path)
+    lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    lsock.bind(path)
+    os.chmod(path, 0o600)
+    lsock.listen(128)
+    # Lean start: no site (the import path is given explicitly), so the
+    # long-lived process carries only what it imports.
+    import servin.shim
+    import google.protobuf
+    paths = []
+    for mod, depth in ((servin.shim, 3), (google.protobuf, 3)):
+        p = os.path.abspath(mod.__file__)
+        for _ in range(depth):
+            p = os.path.dirname(p)
+        if p not in paths:
+            paths.append(p)
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(paths + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
+    code = ("import sys; from servin.shim._daemon import run; "
+            "run(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6] == '1')")
+    args = [sys.executable, "-S", "-c", code, str(lsock.fileno()), flags["namespace"],
+            flags["address"], flags["publish-binary"], path, "1" if flags["debug"] else "0"]
+    devnull = os.open(os.devnull, os.O_RDWR)
+    p = subprocess.Popen(args, cwd=bundle, env=env, stdin=devnull, stdout=devnull,
+                         stderr=devnull, pass_fds=(lsock.fileno(),), start_new_session=True)
+    os.close(devnull)
+    lsock.close()
+    _write_file(os.path.join(bundle, "shim.pid"), str(p.pid))
+    _write_file(os.path.join(bundle, "address"), address)
+    sys.stdout.write(address)
+    sys.stdout.flush()
+    p.returncode = 0      # never waited: it outlives us (re-parented)
+    return 0
+
+
+def action_delete(flags):
+    import json
+    import time
+    from . import _mount
+    from ._errors import ShimError
+    from ._reaper import Reaper
+    from ._runtime import RuntimeBinary
+    from ._service import runtime_config_path
+    from .proto import shim_pb2
+    bundle = flags["bundle"] or os.getcwd()
+    id = flags["id"]
+    try:
+        with open(runtime_config_path(bundle)) as f:
+            conf = json.load(f)
+    except (OSError, ValueError):
+        conf = {}
+    if conf.get("binary"):
+        rt = RuntimeBinary(conf["binary"], conf["root"], Reaper(),
+                           log_path=os.path.join(bundle, "log.json"))
+        try:
+            rt.delete(id, force=True)
+        except ShimError as e:
+            sys.stderr.write(f"{NAME}: delete: {e}\n")
+    try:
+        _mount.unmount_all(os.path.join(bundle, "rootfs"))
+    except OSError as e:
+        sys.stderr.write(f"{NAME}: delete: {e}\n")
+    r = shim_pb2.DeleteResponse(exit_status=128 + 9)
+    r.exited_at.FromNanoseconds(time.time_ns())
+    sys.stdout.buffer.write(r.SerializeToString())
+    sys.stdout.flush()
+    return 0
+
+
+def action_info():
+    import json
+    print(json.dumps({"name": NAME, "version": VERSION,
+                      "runtime_default": os.environ.get("SERVIN_SHIM_RUNTIME", "servin-runc|runc"),
+                      "features": ["task-api-v2", "tty", "exec", "pause", "stats-cgroup-v1",
+                                   "stats-cgroup-v2", "oom-events", "pod-grouping"],
+                      "not_implemented": ["Checkpoint"]}, indent=2))
+    return 0
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    try:
+        flags, action = parse(argv)
+        if flags["v"]:
+            print(f"{NAME}:\n  Version:  {VERSION}\n  Python:   {sys.version.split()[0]}")
+            return 0
+        if flags["info"]:
+            return action_info()
+        if action == "start":
+            return action_start(flags)
+        if action == "delete":
+            return action_delete(flags)
+        raise UsageError(f"unknown action {action!r} (start or delete)" if action
+                         else "an action is required: start or delete")
+    except UsageError as e:
+        sys.stderr.write(f"{NAME}: {e}\n")
+        return 2
+    except Exception as e:
+        sys.stderr.write(f"{NAME}: {e}\n")
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
