@@ -225,6 +225,9 @@ def parse_args(argv):
                    help="samples per runtime for every benchmark (overrides the plan)")
     p.add_argument("--markdown", metavar="FILE",
                    help="also write the table and machine info as markdown to FILE")
+    p.add_argument("--write-bundles", metavar="DIR",
+                   help="only write the benchmark bundles (bundle-true, bundle-sleep) "
+                        "into DIR, for profiling one runtime by hand, and exit")
     args = p.parse_args(argv)
     args.runtimes = [r for r in (s.strip() for s in args.runtimes.split(",")) if r]
     if not args.runtimes:
@@ -242,6 +245,8 @@ def parse_args(argv):
         p.error("--samples must be at least 1")
     if args.markdown:
         args.markdown = os.path.abspath(args.markdown)
+    if args.write_bundles:
+        args.write_bundles = os.path.abspath(args.write_bundles)
     return args
 
 
@@ -356,7 +361,7 @@ class Harness:
             raise BenchError(f"`{rt.name} {' '.join(args)}` exit {rc}: {said}", said)
         return t1 - t0
 
-    def make_bundles(self, reference):
+    def make_bundles(self, reference, where=None):
         """Two bundles from /bin/busybox and `reference spec`: /bin/true, sleep."""
         if not os.access(BUSYBOX, os.X_OK):
             raise BenchError(f"{BUSYBOX} missing: apt-get install busybox-static")
@@ -370,11 +375,12 @@ class Harness:
         with open(os.path.join(specdir, "config.json")) as f:
             base = json.load(f)
         self.spec_from = reference.name
-        self.bundle_true = self._bundle("bundle-true", base, ["/bin/true"])
-        self.bundle_sleep = self._bundle("bundle-sleep", base, ["/bin/sleep", "3600"])
+        where = where or self.tmp
+        self.bundle_true = self._bundle(where, "bundle-true", base, ["/bin/true"])
+        self.bundle_sleep = self._bundle(where, "bundle-sleep", base, ["/bin/sleep", "3600"])
 
-    def _bundle(self, name, base, argv):
-        bundle = os.path.join(self.tmp, name)
+    def _bundle(self, where, name, base, argv):
+        bundle = os.path.join(where, name)
         rootfs = os.path.join(bundle, base.get("root", {}).get("path", "rootfs"))
         os.makedirs(os.path.join(rootfs, "bin"))
         for d in ("proc", "sys", "dev", "tmp", "etc", "run"):
@@ -1020,6 +1026,11 @@ def main(argv=None):
                 f"{rt.name} ({rt.skipped})" for rt in runtimes))
         ref = next((rt for name in (REFERENCE, "crun") for rt in found if rt.name == name),
                    found[0])
+        if args.write_bundles:
+            os.makedirs(args.write_bundles, exist_ok=True)
+            h.make_bundles(ref, args.write_bundles)
+            print(f"{h.bundle_true}\n{h.bundle_sleep}")
+            return 0
         h.make_bundles(ref)
         for rt in found:
             h.log(f"bench: smoke test {rt.name} ({rt.path})")

@@ -103,6 +103,7 @@ def test_parse_args_selection(tmp_path):
     assert run.plan_for("run-seq", "count", run.parse_args([])) == 100
     assert run.plan_for("parallel", "count", run.parse_args([])) == 20
     assert run.plan_for("exec", "samples", run.parse_args(["--samples", "7"])) == 7
+    assert os.path.isabs(run.parse_args(["--write-bundles", "b"]).write_bundles)
 
 
 @pytest.mark.parametrize("argv", [["--bench", "nope"], ["--runtimes", ","],
