@@ -3,7 +3,7 @@
 
     ./dev.sh bench [--quick] [--runtimes servin-runc,runc,crun]
                    [--bench run,lifecycle,exec,run-seq,parallel,memory]
-                   [--samples N] [--markdown FILE]
+                   [--samples N] [--markdown FILE] [--write-bundles DIR]
 
 Every runtime runs the same bundles (busybox from /bin/busybox, the default
 `spec` config with terminal false), each with a private --root in a temp
@@ -16,6 +16,7 @@ This is a benchmark, not a test: it prints numbers and never asserts on
 them.  tests/bench/test_harness.py checks only the harness logic.
 
 Standard library only, so it runs under any python3 >= 3.9.  Needs root.
+docs/performance.md says what each benchmark measures and why this way.
 """
 
 import argparse
@@ -194,10 +195,10 @@ def md_escape(text):
 
 def format_markdown(rows, info):
     """The same table as markdown, machine info first (docs/performance.md)."""
-    out = ["## Machine", ""]
+    out = ["### Machine", ""]
     for key, value in info.items():
         out.append(f"- {key}: {md_escape(str(value))}")
-    out += ["", "## Results", "",
+    out += ["", "### Results", "",
             "| " + " | ".join(HEADER) + " |",
             "|" + "|".join(["---"] * len(HEADER)) + "|"]
     prev = None
@@ -289,10 +290,6 @@ class Runtime:
 
     def cmd(self, *args):
         return [self.path, "--root", self.root, *self.global_args, *args]
-
-    @property
-    def label(self):
-        return self.name
 
 
 # ------------------------------------------------------------------ harness
@@ -412,7 +409,8 @@ class Harness:
         try:
             r = subprocess.run([rt.path, "--version"], capture_output=True, text=True,
                                stdin=subprocess.DEVNULL, timeout=30)
-            rt.version = (r.stdout or r.stderr).strip().splitlines()[0] if (r.stdout or r.stderr).strip() else ""
+            said = (r.stdout or r.stderr).strip()
+            rt.version = said.splitlines()[0] if said else ""
         except (OSError, subprocess.TimeoutExpired) as e:
             rt.skipped = f"--version failed: {e}"
             return False
@@ -441,8 +439,11 @@ class Harness:
                 continue
             if note:
                 rt.notes.append(f"needed {note}")
-                for prev_note, err in zip([a[0] or "as is" for a in attempts], errors):
-                    rt.notes.append(f"{prev_note} it failed: {err}")
+                tried = {}
+                for prev, err in zip([a[0] or "as is" for a in attempts], errors):
+                    tried.setdefault(err, []).append(prev)
+                for err, prevs in tried.items():
+                    rt.notes.append(f"{' and '.join(prevs)} it failed: {err}")
             return True
         rt.global_args = []
         rt.mntns_fd = None
