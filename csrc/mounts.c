@@ -1,0 +1,300 @@
+/* Mounts and device nodes inside the rootfs, resolved without ever leaving it.
+ *
+ * Every path inside the container is opened with openat2(RESOLVE_IN_ROOT)
+ * relative to an O_PATH fd of the rootfs, so a symlink or ".." in the
+ * rootfs (even one swapped in while we run: CVE-2021-30465) resolves as it
+ * would inside the container and can never reach the host.  Mounts then
+ * target the opened fd through /proc/self/fd/N, never a path string.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/mount.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "srv.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+#ifndef SYS_mount_setattr
+#define SYS_mount_setattr 442
+#endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+
+int srv_open_in_root(int rootfd, const char *path, int flags)
+{
+    struct open_how how = {
+        .flags = (uint64_t)(flags | O_CLOEXEC),
+        .resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS,
+    };
+    while (*path == '/')
+        path++;
+    if (*path == '\0')
+        path = ".";
+    int fd;
+    do {
+        fd = (int)syscall(SYS_openat2, rootfd, path, &how, sizeof(how));
+    } while (fd < 0 && errno == EAGAIN);
+    return fd;
+}
+
+/* Split path into parent (written to buf) and last component (returned). */
+static const char *split_last(const char *path, char *buf, size_t cap)
+{
+    size_t n = srv_strlcpy(buf, path, cap);
+    while (n > 1 && buf[n - 1] == '/')
+        buf[--n] = '\0';
+    char *slash = NULL;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '/')
+            slash = buf + i;
+    if (!slash) {
+        /* "name" -> parent "" (the root) */
+        memmove(buf + 1, buf, n + 1);
+        buf[0] = '\0';
+        return buf + 1;
+    }
+    *slash = '\0';
+    return slash + 1;
+}
+
+/* mkdir -p inside the root; returns an O_PATH fd of the directory. */
+int srv_mkdir_all(int rootfd, const char *path, mode_t mode)
+{
+    char buf[4096 + 2];
+    int fd = srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    const char *last = split_last(path, buf, sizeof(buf) - 1);
+    if (last[0] == '\0' || (last[0] == '.' && (last[1] == '\0' || (last[1] == '.' && last[2] == '\0')))) {
+        errno = ENOENT;
+        return -1;
+    }
+    int parent = srv_mkdir_all(rootfd, buf, mode);
+    if (parent < 0)
+        return -1;
+    if (mkdirat(parent, last, mode) < 0 && errno != EEXIST) {
+        int saved = errno;
+        close(parent);
+        errno = saved;
+        return -1;
+    }
+    close(parent);
+    return srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+}
+
+/* Create (if needed) and open a mount target: a directory or a file. */
+int srv_make_target(int rootfd, const char *path, int file)
+{
+    if (!file)
+        return srv_mkdir_all(rootfd, path, 0755);
+    int fd = srv_open_in_root(rootfd, path, O_PATH);
+    if (fd >= 0 || errno != ENOENT)
+        return fd;
+    char buf[4096 + 2];
+    const char *last = split_last(path, buf, sizeof(buf) - 1);
+    int parent = srv_mkdir_all(rootfd, buf, 0755);
+    if (parent < 0)
+        return -1;
+    if (mknodat(parent, last, S_IFREG | 0644, 0) < 0 && errno != EEXIST) {
+        int saved = errno;
+        close(parent);
+        errno = saved;
+        return -1;
+    }
+    close(parent);
+    return srv_open_in_root(rootfd, path, O_PATH);
+}
+
+static void fd_path(int fd, char *buf)
+{
+    char num[24];
+    size_t n = srv_strlcpy(buf, "/proc/self/fd/", 64);
+    srv_itoa(fd, num);
+    srv_strlcpy(buf + n, num, 64 - n);
+}
+
+/* Flags a bind remount must keep: the kernel refuses to clear flags that
+ * are locked on the source mount (e.g. nosuid inherited in a user ns). */
+static unsigned long locked_flags(const char *path)
+{
+    struct statvfs st;
+    unsigned long f = 0;
+    if (statvfs(path, &st) < 0)
+        return 0;
+    if (st.f_flag & ST_NOSUID) f |= MS_NOSUID;
+    if (st.f_flag & ST_NODEV) f |= MS_NODEV;
+    if (st.f_flag & ST_NOEXEC) f |= MS_NOEXEC;
+    if (st.f_flag & ST_RDONLY) f |= MS_RDONLY;
+    if (st.f_flag & ST_NOATIME) f |= MS_NOATIME;
+    if (st.f_flag & ST_NODIRATIME) f |= MS_NODIRATIME;
+    if (st.f_flag & ST_RELATIME) f |= MS_RELATIME;
+    return f;
+}
+
+int srv_do_mount(int rootfd, const struct srv_mount *m, struct srv_err *e)
+{
+    char tpath[64];
+    int fd;
+
+    if (m->kind == SRV_MNT_SYMLINK) {
+        char buf[4096 + 2];
+        const char *last = split_last(m->target, buf, sizeof(buf) - 1);
+        int parent = srv_mkdir_all(rootfd, buf, 0755);
+        if (parent < 0) {
+            srv_fmt(e, "mounts", errno, "create parent of symlink ", m->target, NULL);
+            return -1;
+        }
+        if (symlinkat(m->source, parent, last) < 0 && errno != EEXIST) {
+            srv_fmt(e, "mounts", errno, "symlink ", m->target, NULL);
+            close(parent);
+            return -1;
+        }
+        close(parent);
+        return 0;
+    }
+
+    fd = srv_make_target(rootfd, m->target, m->file_target);
+    if (fd < 0) {
+        srv_fmt(e, "mounts", errno, "create mount point ", m->target, " in the rootfs");
+        return -1;
+    }
+    if (m->kind == SRV_MNT_MKDIR) {
+        close(fd);
+        return 0;
+    }
+    fd_path(fd, tpath);
+
+    if (m->kind == SRV_MNT_BIND && m->userns_fd >= 0) {
+        /* idmapped bind: clone the source tree, set its idmap, attach it */
+        int tree = (int)syscall(SYS_open_tree, AT_FDCWD, m->source,
+                                OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC |
+                                ((m->flags & MS_REC) ? AT_RECURSIVE : 0));
+        if (tree < 0) {
+            srv_fmt(e, "mounts", errno, "open_tree ", m->source, NULL);
+            close(fd);
+            return -1;
+        }
+        struct mount_attr attr = {.attr_set = MOUNT_ATTR_IDMAP, .userns_fd = (uint64_t)m->userns_fd};
+        if (syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | ((m->flags & MS_REC) ? AT_RECURSIVE : 0),
+                    &attr, sizeof(attr)) < 0) {
+            srv_fmt(e, "mounts", errno, "idmap mount of ", m->source, " (mount_setattr)");
+            close(tree);
+            close(fd);
+            return -1;
+        }
+        if (syscall(SYS_move_mount, tree, "", fd, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH) < 0) {
+            srv_fmt(e, "mounts", errno, "move_mount onto ", m->target, NULL);
+            close(tree);
+            close(fd);
+            return -1;
+        }
+        close(tree);
+    } else {
+        unsigned long flags = m->flags;
+        const char *src = m->source;
+        const char *type = m->fstype;
+        const char *data = m->data;
+        if (m->kind == SRV_MNT_BIND) {
+            flags = MS_BIND | (m->flags & MS_REC);
+            type = NULL;
+            data = NULL;
+        }
+        if (mount(src, tpath, type, flags, data) < 0) {
+            int err = errno;
+            srv_fmt(e, "mounts", err, "mount ", m->source ? m->source : "none", " on ");
+            size_t n = strlen(e->msg);
+            srv_strlcpy(e->msg + n, m->target, sizeof(e->msg) - n);
+            close(fd);
+            return -1;
+        }
+    }
+    close(fd);
+
+    /* Reopen: the fd we had is the directory under the new mount. */
+    if (m->remount || m->nprops || m->attr_set || m->attr_clr) {
+        fd = srv_open_in_root(rootfd, m->target, O_PATH);
+        if (fd < 0) {
+            srv_fmt(e, "mounts", errno, "reopen mount ", m->target, NULL);
+            return -1;
+        }
+        fd_path(fd, tpath);
+        if (m->remount) {
+            unsigned long rf = MS_REMOUNT | MS_BIND | m->remount;
+            if (mount(NULL, tpath, NULL, rf, NULL) < 0) {
+                if (errno != EPERM || mount(NULL, tpath, NULL, rf | locked_flags(tpath), NULL) < 0) {
+                    srv_fmt(e, "mounts", errno, "remount ", m->target, " with its options");
+                    close(fd);
+                    return -1;
+                }
+            }
+        }
+        if (m->attr_set || m->attr_clr) {
+            struct mount_attr attr = {.attr_set = m->attr_set, .attr_clr = m->attr_clr};
+            if (syscall(SYS_mount_setattr, fd, "", AT_EMPTY_PATH | AT_RECURSIVE, &attr, sizeof(attr)) < 0) {
+                srv_fmt(e, "mounts", errno, "recursive mount attributes on ", m->target, NULL);
+                close(fd);
+                return -1;
+            }
+        }
+        for (int i = 0; i < m->nprops; i++) {
+            if (mount(NULL, tpath, NULL, m->props[i], NULL) < 0) {
+                srv_fmt(e, "mounts", errno, "set propagation of ", m->target, NULL);
+                close(fd);
+                return -1;
+            }
+        }
+        close(fd);
+    }
+    return 0;
+}
+
+int srv_make_device(int rootfd, const struct srv_device *d, struct srv_err *e)
+{
+    char buf[4096 + 2];
+    const char *last = split_last(d->path, buf, sizeof(buf) - 1);
+    int parent = srv_mkdir_all(rootfd, buf, 0755);
+    if (parent < 0) {
+        srv_fmt(e, "devices", errno, "create parent of ", d->path, NULL);
+        return -1;
+    }
+    /* An existing file (e.g. a bind-mounted /dev) is replaced. */
+    if (unlinkat(parent, last, 0) < 0 && errno != ENOENT && errno != EISDIR) {
+        srv_fmt(e, "devices", errno, "remove existing ", d->path, NULL);
+        close(parent);
+        return -1;
+    }
+    if (mknodat(parent, last, d->mode, d->dev) == 0) {
+        if (fchownat(parent, last, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0 ||
+            fchmodat(parent, last, d->mode & 07777, 0) < 0) {
+            srv_fmt(e, "devices", errno, "chown/chmod ", d->path, NULL);
+            close(parent);
+            return -1;
+        }
+        close(parent);
+        return 0;
+    }
+    if (errno != EPERM || !d->host_path) {
+        srv_fmt(e, "devices", errno, "mknod ", d->path, NULL);
+        close(parent);
+        return -1;
+    }
+    /* Not allowed to mknod (user namespace): bind the host's node. */
+    close(parent);
+    struct srv_mount m = {.source = d->host_path, .target = d->path, .kind = SRV_MNT_BIND,
+                          .file_target = 1, .userns_fd = -1};
+    return srv_do_mount(rootfd, &m, e);
+}

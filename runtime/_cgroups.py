@@ -1,0 +1,266 @@
+"""cgroups: one manager interface over v1, v2, hybrid and disabled layouts.
+
+The layout is read from /proc/self/mountinfo:
+    v1       only cgroup v1 hierarchies
+    v2       only a cgroup2 mount (unified)
+    hybrid   v1 hierarchies plus a cgroup2 mount (here /sys/fs/cgroup/unified)
+    disabled no cgroup filesystem at all (or --cgroup-manager disabled)
+
+A manager creates the container's cgroup in every hierarchy, remembers the
+directories *it* created (so delete removes those and only those), puts a
+pid in, finds the processes in it, and removes it.  Resource limits are
+applied through apply(resources) (linux.resources).
+"""
+import errno
+import os
+import time
+
+from ._errors import ConfigError, SystemError_
+
+DEFAULT_PARENT = "servin"
+
+
+class Hierarchy:
+    __slots__ = ("name", "mountpoint", "root", "version")
+
+    def __init__(self, name, mountpoint, root, version):
+        self.name = name              # "memory", "cpu,cpuacct", "name=systemd", "" for v2
+        self.mountpoint = mountpoint
+        self.root = root              # the mount's root inside the hierarchy
+        self.version = version
+
+    @property
+    def dirname(self):
+        """The directory name under /sys/fs/cgroup inside the container."""
+        if self.version == 2:
+            return "unified"
+        return self.name[5:] if self.name.startswith("name=") else self.name
+
+
+def _unescape(s):
+    return s.replace("\\040", " ").replace("\\011", "\t").replace("\\012", "\n").replace("\\134", "\\")
+
+
+def hierarchies():
+    out = []
+    with open("/proc/self/mountinfo", "rb") as f:
+        lines = f.read().decode("utf-8", "surrogateescape").splitlines()
+    seen = set()
+    for line in lines:
+        left, _, right = line.partition(" - ")
+        fields = left.split()
+        rfields = right.split()
+        if len(rfields) < 3:
+            continue
+        fstype = rfields[0]
+        if fstype not in ("cgroup", "cgroup2"):
+            continue
+        root, mnt = _unescape(fields[3]), _unescape(fields[4])
+        if fstype == "cgroup2":
+            key = "2"
+            h = Hierarchy("", mnt, root, 2)
+        else:
+            opts = rfields[2].split(",")
+            names = [o for o in opts if o not in ("rw", "ro", "relatime", "nosuid", "nodev", "noexec",
+                                                  "clone_children", "noprefix", "xattr")
+                     and not o.startswith("release_agent=")]
+            name = ",".join(names)
+            key = name
+            h = Hierarchy(name, mnt, root, 1)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(h)
+    return out
+
+
+def own_cgroups():
+    """This process's cgroup per hierarchy name (v2 under "")."""
+    res = {}
+    with open("/proc/self/cgroup") as f:
+        for line in f:
+            hid, names, path = line.rstrip("\n").split(":", 2)
+            if hid == "0":
+                res[""] = path
+            else:
+                res[names] = path
+    return res
+
+
+def layout(hs):
+    v1 = any(h.version == 1 and not h.name.startswith("name=") for h in hs)
+    v2 = any(h.version == 2 for h in hs)
+    if v1 and v2:
+        return "hybrid"
+    if v1:
+        return "v1"
+    if v2:
+        return "v2"
+    return "disabled"
+
+
+def resolve_path(cgroups_path, cid):
+    """cgroupsPath -> (path, is_relative).  Empty: /servin/<id>."""
+    if not cgroups_path:
+        return f"/{DEFAULT_PARENT}/{cid}", False
+    if ":" in cgroups_path and not cgroups_path.startswith("/"):
+        raise ConfigError(f"linux.cgroupsPath {cgroups_path!r}: the systemd slice:prefix:name form "
+                          "needs systemd, which this host does not run")
+    if ".." in cgroups_path.split("/"):
+        raise ConfigError(f"linux.cgroupsPath {cgroups_path!r}: '..' is not allowed")
+    return cgroups_path, not cgroups_path.startswith("/")
+
+
+class Manager:
+    """cgroupfs manager for v1, v2 and hybrid layouts."""
+
+    def __init__(self, path, relative=False, hs=None):
+        self.hs = hierarchies() if hs is None else hs
+        self.layout = layout(self.hs)
+        self.path = path
+        self.relative = relative
+        self.dirs = {}        # hierarchy dirname -> absolute dir
+        self.created = []     # directories made by us, parents first
+        own = own_cgroups() if relative else {}
+        for h in self.hs:
+            if relative:
+                base = own.get(h.name if h.version == 1 else "", "/")
+                full = os.path.join(base, path)
+            else:
+                full = path
+            rel = os.path.relpath(full, h.root) if full.startswith(h.root) else full.lstrip("/")
+            if rel.startswith(".."):
+                # the mount shows only part of the hierarchy (e.g. inside a
+                # container): place the cgroup under what is visible
+                rel = full.lstrip("/")
+            self.dirs[h.dirname] = os.path.normpath(os.path.join(h.mountpoint, rel))
+
+    @classmethod
+    def from_state(cls, st):
+        m = cls.__new__(cls)
+        m.hs = []
+        m.layout = st.get("layout", "disabled")
+        m.path = st.get("path", "")
+        m.relative = False
+        m.dirs = dict(st.get("dirs", {}))
+        m.created = list(st.get("created", []))
+        return m
+
+    def to_state(self):
+        return {"layout": self.layout, "path": self.path, "dirs": self.dirs, "created": self.created}
+
+    # -- lifecycle -------------------------------------------------------
+    def create(self):
+        for name, d in self.dirs.items():
+            self._mkdirs(d, name)
+
+    def _mkdirs(self, d, name):
+        missing = []
+        p = d
+        while not os.path.isdir(p):
+            missing.append(p)
+            p = os.path.dirname(p)
+        for q in reversed(missing):
+            try:
+                os.mkdir(q, 0o755)
+            except FileExistsError:
+                continue
+            except OSError as e:
+                raise SystemError_(f"create cgroup {q}", errno=e.errno) from None
+            self.created.append(q)
+            if name == "cpuset":
+                # a new v1 cpuset is empty: inherit the parent's cpus and mems
+                for f in ("cpuset.cpus", "cpuset.mems"):
+                    try:
+                        with open(os.path.join(os.path.dirname(q), f)) as src:
+                            v = src.read().strip()
+                        with open(os.path.join(q, f), "w") as dst:
+                            dst.write(v)
+                    except OSError:
+                        pass
+
+    def add(self, pid):
+        for name, d in self.dirs.items():
+            try:
+                with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                    f.write(str(pid))
+            except OSError as e:
+                raise SystemError_(f"add pid {pid} to cgroup {d}", errno=e.errno) from None
+
+    def pids(self):
+        """Processes in the container's cgroup (and its sub-cgroups)."""
+        d = self._pid_dir()
+        if not d:
+            return []
+        pids = []
+        for dirpath, _, files in os.walk(d):
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids += [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+        return pids
+
+    def _pid_dir(self):
+        for key in ("pids", "memory", "cpu", "unified", "devices", "freezer", "systemd"):
+            d = self.dirs.get(key)
+            if d and os.path.isdir(d):
+                return d
+        for d in self.dirs.values():
+            if os.path.isdir(d):
+                return d
+        return None
+
+    def freezer_state_file(self):
+        if "freezer" in self.dirs:
+            return os.path.join(self.dirs["freezer"], "freezer.state")
+        if self.layout == "v2" and "unified" in self.dirs:
+            return os.path.join(self.dirs["unified"], "cgroup.freeze")
+        return None
+
+    def destroy(self, timeout=5.0):
+        """rmdir what we created, deepest first; wait for exiting tasks."""
+        deadline = time.monotonic() + timeout
+        for d in sorted(self.created, key=len, reverse=True):
+            self._rmdir_tree(d, deadline)
+        # the shared default parent (/servin) is runtime-owned: remove it
+        # once the last container under it is gone
+        if not self.relative and self.path.startswith(f"/{DEFAULT_PARENT}/"):
+            for d in self.dirs.values():
+                try:
+                    os.rmdir(os.path.dirname(d))
+                except OSError:
+                    pass
+
+    def _rmdir_tree(self, d, deadline):
+        if not os.path.isdir(d):
+            return
+        for entry in os.scandir(d):
+            if entry.is_dir(follow_symlinks=False):
+                self._rmdir_tree(entry.path, deadline)
+        while True:
+            try:
+                os.rmdir(d)
+                return
+            except FileNotFoundError:
+                return
+            except OSError as e:
+                if e.errno != errno.EBUSY or time.monotonic() > deadline:
+                    raise SystemError_(f"remove cgroup {d}", errno=e.errno) from None
+                time.sleep(0.005)
+
+
+class Disabled(Manager):
+    """No cgroups (no cgroup filesystem on this host)."""
+
+    def __init__(self):
+        self.hs, self.layout, self.path, self.relative = [], "disabled", "", False
+        self.dirs, self.created = {}, []
+
+
+def manager_for(cgroups_path, cid):
+    hs = hierarchies()
+    if not hs:
+        return Disabled()
+    path, relative = resolve_path(cgroups_path, cid)
+    return Manager(path, relative, hs)

@@ -1,0 +1,31 @@
+"""`servin-runc features`: runtime-spec features.md, reporting only what is
+implemented and usable on this host (STYLE.md item 13)."""
+from . import _mountopts as mo
+from ._plan import CAPS, NAMESPACES, host_caps
+
+VERSION = "0.1.0"
+
+
+def features():
+    last, _ = host_caps()
+    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) - set())
+    return {
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": "1.2.0",
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": opts,
+        "linux": {
+            "namespaces": sorted(NAMESPACES),
+            "capabilities": CAPS[: last + 1],
+            "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
+            "seccomp": {"enabled": False},
+            "apparmor": {"enabled": False},
+            "selinux": {"enabled": False},
+            "intelRdt": {"enabled": False},
+            "mountExtensions": {"idmap": {"enabled": False}},
+        },
+        "annotations": {
+            "io.github.servin.version": VERSION,
+            "io.github.servin.child": "C (servin._native): clone to execve without Python",
+        },
+    }
