@@ -7,7 +7,9 @@ default ``servin-runc``; run the same suite against runc as the control:
 
 If the binary is not found, or we are not root, every test here skips
 with the reason.  Tests marked ``runc_deviates`` follow the runtime-spec
-where runc does not, and xfail (strictly) only when the runtime is runc.
+where runc does not, and xfail (strictly) only when the runtime is runc;
+``stricter_than_runc`` does the same for a project rule (DESIGN.md) that
+goes beyond the spec.
 """
 
 import os
@@ -23,6 +25,9 @@ def pytest_configure(config):
     config.addinivalue_line(
         "markers", "runc_deviates(reason): the test follows the runtime-spec "
         "where runc does not; xfails only when the runtime under test is runc")
+    config.addinivalue_line(
+        "markers", "stricter_than_runc(reason): a project rule (DESIGN.md) "
+        "beyond the runtime-spec that runc does not meet; xfails only on runc")
 
 
 def _skip_reason():
@@ -45,12 +50,14 @@ def pytest_collection_modifyitems(config, items):
         if reason:
             item.add_marker(pytest.mark.skip(reason=reason))
             continue
-        mark = item.get_closest_marker("runc_deviates")
-        if mark and runc:
-            why = mark.kwargs.get("reason") or (mark.args[0] if mark.args
-                                                else "")
-            item.add_marker(pytest.mark.xfail(
-                reason="runc deviates: " + why, strict=True))
+        for name, prefix in (("runc_deviates", "runc deviates from the spec: "),
+                             ("stricter_than_runc", "not runc's behaviour: ")):
+            mark = item.get_closest_marker(name)
+            if mark and runc:
+                why = mark.kwargs.get("reason") or (
+                    mark.args[0] if mark.args else "")
+                item.add_marker(pytest.mark.xfail(reason=prefix + why,
+                                                  strict=True))
 
 
 @pytest.fixture(scope="session")
