@@ -1,0 +1,135 @@
+"""Pure parts of the shim: the process state table (row by row), command
+line parsing, socket naming, mount options, reaper bookkeeping."""
+import os
+
+import pytest
+
+pytest.importorskip("servin.shim")
+
+from servin.shim import _process as P  # noqa: E402
+from servin.shim._errors import FailedPrecondition, NotFound  # noqa: E402
+
+
+@pytest.mark.parametrize("op,allowed", sorted(P.ALLOWED.items()))
+def test_state_table_rows(op, allowed):
+    for state in (P.CREATED, P.RUNNING, P.PAUSED, P.STOPPED, P.DELETED):
+        if state in allowed:
+            P.check(op, state)
+        else:
+            with pytest.raises((FailedPrecondition, NotFound)):
+                P.check(op, state)
+
+
+def test_state_errors_are_the_ones_containerd_expects():
+    with pytest.raises(FailedPrecondition, match="cannot delete a running process"):
+        P.check("delete", P.RUNNING)
+    with pytest.raises(NotFound, match="already finished"):
+        P.check("kill", P.STOPPED)
+    with pytest.raises(FailedPrecondition, match="cannot start a running process"):
+        P.check("start", P.RUNNING)
+
+
+def test_transitions():
+    class IO:
+        stdin = stdout = stderr = ""
+        terminal = False
+    p = P.Process("c", "", IO())
+    assert p.state == P.CREATED
+    p.transition("start")
+    assert p.state == P.RUNNING
+    p.transition("pause")
+    assert p.state == P.PAUSED
+    p.transition("resume")
+    p.set_exited(137, 1.0)
+    assert (p.state, p.exit_status, p.exited) == (P.STOPPED, 137, True)
+    p.transition("delete")
+    assert p.state == P.DELETED
+
+
+def test_cli_parse_go_flags():
+    from servin.shim.cli import parse
+    flags, action = parse(["-namespace", "k8s.io", "-address", "/run/c.sock", "-publish-binary",
+                           "/usr/bin/containerd", "-id", "abc", "-debug", "start"])
+    assert action == "start" and flags["namespace"] == "k8s.io" and flags["debug"] is True
+    flags, action = parse(["--id=x", "-bundle=/b", "delete"])
+    assert (flags["id"], flags["bundle"], action) == ("x", "/b", "delete")
+    assert parse(["-v"])[0]["v"] is True
+
+
+def test_cli_rejects_unknown_flags():
+    from servin.shim.cli import UsageError, parse
+    with pytest.raises(UsageError):
+        parse(["-bogus", "start"])
+    with pytest.raises(UsageError):
+        parse(["-id"])
+
+
+def test_cli_main_errors_exit_nonzero(capsys):
+    from servin.shim.cli import main
+    assert main(["frobnicate"]) == 2
+    assert "unknown action" in capsys.readouterr().err
+    assert main(["-v"]) == 0
+    assert "Version" in capsys.readouterr().out
+
+
+def test_socket_path_is_short_private_and_grouped():
+    from servin.shim.cli import socket_path
+    a = socket_path("/tmp/x/c.sock", "default", "pod1")
+    assert a.startswith("/tmp/x/s/") and len(a) < 108
+    assert a == socket_path("/tmp/x/c.sock", "default", "pod1")
+    assert a != socket_path("/tmp/x/c.sock", "default", "pod2")
+    assert a != socket_path("/tmp/x/c.sock", "other", "pod1")
+
+
+def test_group_id_from_sandbox_annotation(tmp_path):
+    import json
+    from servin.shim.cli import group_id
+    (tmp_path / "config.json").write_text(json.dumps(
+        {"annotations": {"io.kubernetes.cri.sandbox-id": "sb1"}}))
+    assert group_id(str(tmp_path), "c1") == "sb1"
+    (tmp_path / "config.json").write_text("{}")
+    assert group_id(str(tmp_path), "c1") == "c1"
+
+
+def test_mount_options():
+    from servin.shim._mount import MS_BIND, MS_RDONLY, MS_REC, parse_options
+    flags, data = parse_options(["rbind", "ro"])
+    assert flags == MS_BIND | MS_REC | MS_RDONLY and data == ""
+    flags, data = parse_options(["index=off", "lowerdir=/a:/b", "upperdir=/u", "workdir=/w"])
+    assert flags == 0 and data == "index=off,lowerdir=/a:/b,upperdir=/u,workdir=/w"
+    assert parse_options(["ro", "rw"])[0] == 0
+
+
+def test_reaper_holds_early_exits_for_monitor():
+    from servin.shim._reaper import Reaper, exit_code
+    r = Reaper()
+    pid = os.fork()
+    if pid == 0:
+        os._exit(7)
+    assert r.wait(pid, timeout=10) == 7
+    pid = os.fork()
+    if pid == 0:
+        os._exit(3)
+    import time
+    deadline = time.time() + 10
+    while pid not in r._exits and time.time() < deadline:
+        r.reap()
+        time.sleep(0.01)
+    got = []
+    r.monitor(pid, lambda p, code, when: got.append((p, code)))
+    assert got == [(pid, 3)]
+    assert exit_code(9) == 137          # killed by SIGKILL -> 128+9
+
+
+def test_reaper_run_captures_output():
+    from servin.shim._reaper import Reaper
+    code, out, err = Reaper().run(["sh", "-c", "echo out; echo err >&2; exit 4"], capture=True)
+    assert (code, out, err) == (4, b"out\n", b"err\n")
+
+
+def test_read_runtime_config(tmp_path):
+    from servin.shim._service import _read_config
+    p = tmp_path / "rt.toml"
+    p.write_text('BinaryName = "/usr/bin/runc"\nRoot = "/tmp/r"\n')
+    assert _read_config(str(p)) == {"BinaryName": "/usr/bin/runc", "Root": "/tmp/r"}
+    assert _read_config("", '{"binary_name": "crun"}') == {"binary_name": "crun"}
