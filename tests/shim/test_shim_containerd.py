@@ -1,0 +1,263 @@
+"""containerd-shim-servin-v2 under a real containerd (Debian's 1.6), via ctr.
+
+One private containerd per module (root, state, sockets in a temp dir; CRI
+off), a busybox image built at test time, the shim found on PATH as
+``containerd-shim-servin-v2`` for ``--runtime io.containerd.servin.v2``.
+The shim drives runc: ``SERVIN_SHIM_RUNTIME=runc`` pins the default, and
+one test names the binary through the runtime options (BinaryName).
+The last test checks that nothing is left: no shim, no mount, no runc state.
+"""
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import time
+
+import pytest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import shim_harness as h  # noqa: E402
+
+why = h.missing()
+pytestmark = pytest.mark.skipif(why is not None, reason=why or "")
+
+
+@pytest.fixture(scope="module")
+def ctd():
+    c = h.Containerd(env={"SERVIN_SHIM_RUNTIME": h.RUNC})
+    try:
+        c.start()
+        c.import_busybox()
+        yield c
+    finally:
+        c.stop()
+
+
+def task_status(ctd, id):
+    for line in ctd.ctr("tasks", "ls").stdout.decode().splitlines()[1:]:
+        parts = line.split()
+        if parts and parts[0] == id:
+            return parts[2]
+    return None
+
+
+def wait_status(ctd, id, want, timeout=10):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if task_status(ctd, id) == want:
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"{id}: status {task_status(ctd, id)}, wanted {want}")
+
+
+class Events:
+    """``ctr events`` in the background; the /tasks/* topics of one container."""
+
+    def __init__(self, ctd):
+        self.p = subprocess.Popen([h.CTR, "-a", ctd.sock, "events"], stdout=subprocess.PIPE)
+        time.sleep(0.2)
+
+    def topics(self, id):
+        time.sleep(0.3)
+        self.p.terminate()
+        out = self.p.communicate(timeout=10)[0].decode()
+        got = []
+        for line in out.splitlines():
+            parts = line.split(None, 6)
+            if len(parts) == 7 and parts[5].startswith("/tasks/") and f'"{id}"' in parts[6]:
+                got.append(parts[5])
+        return got
+
+
+def test_foreground_run_exit_code_and_output(ctd):
+    r = ctd.ctr(*ctd.run_args("--rm", h.IMAGE, "fg1", "sh", "-c", "echo hello; echo oops >&2; exit 3"),
+                check=False)
+    assert r.returncode == 3, r.stderr
+    assert r.stdout == b"hello\n"
+    assert b"oops" in r.stderr
+
+
+def test_foreground_stdin_reaches_the_container(ctd):
+    r = ctd.ctr(*ctd.run_args("--rm", h.IMAGE, "fg2", "sh", "-c", "cat; echo done"), input=b"via stdin\n")
+    assert r.stdout == b"via stdin\ndone\n"
+
+
+def test_detached_exec_pause_resume_metrics_kill_delete(ctd):
+    ev = Events(ctd)
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "d1", "sh", "-c", "while true; do sleep 1; done"))
+    wait_status(ctd, "d1", "RUNNING")
+
+    r = ctd.ctr("tasks", "exec", "--fifo-dir", ctd.fifo_dir, "--exec-id", "e1", "d1",
+                "sh", "-c", "echo from exec; exit 5", check=False)
+    assert (r.returncode, r.stdout) == (5, b"from exec\n")
+
+    ps = ctd.ctr("tasks", "ps", "d1").stdout.decode().split()
+    assert len(ps) >= 3          # header (2 words) + at least the init
+
+    ctd.ctr("tasks", "pause", "d1")
+    wait_status(ctd, "d1", "PAUSED")
+    ctd.ctr("tasks", "resume", "d1")
+    wait_status(ctd, "d1", "RUNNING")
+
+    m = ctd.ctr("tasks", "metrics", "d1").stdout.decode()
+    assert "pids.current" in m and ("memory.usage_in_bytes" in m or "memory.usage" in m), m
+
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "d1")
+    wait_status(ctd, "d1", "STOPPED")
+    ctd.ctr("tasks", "delete", "d1")
+    ctd.ctr("containers", "delete", "d1")
+    assert task_status(ctd, "d1") is None
+
+    got = ev.topics("d1")
+    # containerd's documented order for this life.
+    assert got == ["/tasks/create", "/tasks/start", "/tasks/exec-added", "/tasks/exec-started",
+                   "/tasks/exit", "/tasks/paused", "/tasks/resumed", "/tasks/exit",
+                   "/tasks/delete"], got
+
+
+def test_exec_processes_carry_their_id_and_can_be_killed(ctd):
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "d2", "sleep", "60"))
+    wait_status(ctd, "d2", "RUNNING")
+    p = subprocess.Popen([h.CTR, "-a", ctd.sock, "-n", ctd.namespace, "tasks", "exec", "--fifo-dir",
+                          ctd.fifo_dir, "--exec-id", "long", "d2", "sleep", "60"],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        pids = ctd.ctr("tasks", "ps", "d2").stdout.decode()
+        if "long" in pids:
+            break
+        time.sleep(0.1)
+    assert "long" in pids, pids           # exec processes carry their exec id
+    ctd.ctr("tasks", "kill", "--exec-id", "long", "-s", "SIGTERM", "d2")
+    assert p.wait(10) == 128 + signal.SIGTERM
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "d2")
+    wait_status(ctd, "d2", "STOPPED")
+    ctd.ctr("tasks", "delete", "d2")
+    ctd.ctr("containers", "delete", "d2")
+
+
+def run_in_pty(cmd, rows, cols, timeout=20):
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        r, _, _ = select.select([master], [], [], 0.5)
+        if r:
+            try:
+                d = os.read(master, 4096)
+            except OSError:
+                break
+            if not d:
+                break
+            out += d
+        elif p.poll() is not None:
+            break
+    os.close(master)
+    return p.wait(10), out
+
+
+def test_tty_container(ctd):
+    cmd = [h.CTR, "-a", ctd.sock, "-n", ctd.namespace] + ctd.run_args(
+        "--rm", "-t", h.IMAGE, "tty1", "sh", "-c", "tty; exit 7")
+    code, out = run_in_pty(cmd, 33, 101)
+    assert code == 7, out
+    assert b"/dev/pts/" in out, out
+    # ctr sends ResizePty with its own size; a failure is logged as "console resize".
+    assert b"console resize" not in out, out
+
+
+def test_tty_exec_in_detached_container(ctd):
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "tty2", "sleep", "60"))
+    wait_status(ctd, "tty2", "RUNNING")
+    cmd = [h.CTR, "-a", ctd.sock, "-n", ctd.namespace, "tasks", "exec", "--fifo-dir", ctd.fifo_dir,
+           "-t", "--exec-id", "t1", "tty2", "sh", "-c", "tty; exit 4"]
+    code, out = run_in_pty(cmd, 24, 80)
+    assert code == 4, out
+    assert b"/dev/pts/" in out and b"console resize" not in out, out
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "tty2")
+    wait_status(ctd, "tty2", "STOPPED")
+    ctd.ctr("tasks", "delete", "tty2")
+    ctd.ctr("containers", "delete", "tty2")
+
+
+def test_two_containers_of_a_pod_share_one_shim(ctd):
+    before = set(ctd.shim_pids())
+    for n in ("p1", "p2"):
+        ctd.ctr(*ctd.run_args("-d", "--annotation", "io.kubernetes.cri.sandbox-id=pod-a",
+                              h.IMAGE, n, "sleep", "60"))
+    new = set(ctd.shim_pids()) - before
+    assert len(new) == 1, new
+    addrs = set()
+    for b in ctd.bundles():
+        if os.path.basename(b) in ("p1", "p2"):
+            with open(os.path.join(b, "address")) as f:
+                addrs.add(f.read())
+    assert len(addrs) == 1
+    shim = new.pop()
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "p1")
+    wait_status(ctd, "p1", "STOPPED")
+    ctd.ctr("tasks", "delete", "p1")
+    assert shim in ctd.shim_pids()        # still serving p2
+    wait_status(ctd, "p2", "RUNNING")
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "p2")
+    wait_status(ctd, "p2", "STOPPED")
+    ctd.ctr("tasks", "delete", "p2")
+    for n in ("p1", "p2"):
+        ctd.ctr("containers", "delete", n)
+    deadline = time.time() + 5
+    while shim in ctd.shim_pids() and time.time() < deadline:
+        time.sleep(0.05)
+    assert shim not in ctd.shim_pids()
+
+
+def test_binary_name_option_drives_runc(ctd):
+    log = os.path.join(ctd.dir, "wrap.log")
+    wrap = os.path.join(ctd.dir, "runc-wrap")
+    with open(wrap, "w") as f:
+        f.write(f'#!/bin/sh\necho "$@" >> {log}\nexec {h.RUNC} "$@"\n')
+    os.chmod(wrap, 0o755)
+    conf = os.path.join(ctd.dir, "runtime.toml")
+    with open(conf, "w") as f:
+        f.write(f'BinaryName = "{wrap}"\n')
+    r = ctd.ctr(*ctd.run_args("--rm", "--runtime-config-path", conf, h.IMAGE, "bn1", "echo", "via wrapper"))
+    assert r.stdout == b"via wrapper\n"
+    with open(log) as f:
+        calls = [line.split() for line in f]
+    verbs = [c[c.index("--log-format") + 2] for c in calls]
+    assert verbs[:2] == ["create", "start"] and "delete" in verbs, verbs
+    assert all(c[0] == "--root" and not c[1].startswith("/run/") for c in calls)
+
+
+def test_shim_killed_is_cleaned_up_by_delete_action(ctd):
+    before = set(ctd.shim_pids())
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "crash1", "sleep", "60"))
+    wait_status(ctd, "crash1", "RUNNING")
+    init = int(ctd.ctr("tasks", "ls").stdout.decode().split("crash1")[1].split()[0])
+    [shim] = set(ctd.shim_pids()) - before
+    os.kill(shim, signal.SIGKILL)
+    deadline = time.time() + 10
+    while time.time() < deadline and os.path.exists(f"/proc/{init}"):
+        time.sleep(0.1)
+    assert not os.path.exists(f"/proc/{init}")    # `delete` force-deleted the container
+    ctd.ctr("tasks", "delete", "crash1", check=False)
+    ctd.ctr("containers", "delete", "crash1")
+    assert not any(m.endswith("/crash1/rootfs") for m in ctd.mounts())
+
+
+def test_nothing_left_behind(ctd):
+    deadline = time.time() + 5
+    while ctd.shim_pids() and time.time() < deadline:
+        time.sleep(0.1)
+    assert ctd.shim_pids() == []
+    assert ctd.mounts() == []
+    for root in h._runc_roots(ctd.dir):
+        assert os.listdir(root) == [], root
+    assert ctd.ctr("tasks", "ls", "-q").stdout.strip() == b""
