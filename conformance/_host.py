@@ -138,7 +138,7 @@ def cgroup_dirs_named(name):
     """Every cgroup directory on the host whose last component is ``name``
     (searched three levels deep under each hierarchy)."""
     found = []
-    roots = set(v1_controllers().values())
+    roots = {m["point"] for m in mountinfo() if m["type"] == "cgroup"}
     where, _ = v2_controllers()
     if where:
         roots.add(where)

@@ -67,6 +67,7 @@ def run_suite(runtime_argv, patterns=None, hide_cgroup2=False, on_result=None, b
     if os.geteuid() != 0:
         raise PermissionError("the conformance suite runs containers: run it as root")
     work = tempfile.mkdtemp(prefix="servin-conformance-")
+    os.chmod(work, 0o711)  # mapped (user namespace) ids must reach the bundles
     results = []
     started = time.monotonic()
     try:

@@ -16,6 +16,8 @@
  *   servin-checker syscall NAME              syscall.NAME=<errno>  (0 when the call succeeded)
  *   servin-checker clock                     clock.monotonic=<s> clock.boottime=<s>
  *   servin-checker fds                       fds=<comma separated open descriptors>
+ *   servin-checker entries DIR               entries.DIR=<number of entries besides . and ..> | !<errno>
+ *   servin-checker mknod PATH c|b MAJ MIN    mknod.PATH=<errno>  (the node is removed again)
  *   servin-checker touch PATH                creates PATH (exit 1 on failure)
  *   servin-checker sleep SECONDS             sleeps (for created/running containers)
  *   servin-checker exit CODE                 exits with CODE
@@ -194,11 +196,11 @@ static long try_syscall(const char *name)
     if (strcmp(name, "getcwd") == 0)
         r = syscall(SYS_getcwd, buf, sizeof buf);
     else if (strcmp(name, "mkdir") == 0) {
-        r = syscall(SYS_mkdirat, AT_FDCWD, "/tmp/.servin-checker-mkdir", 0700);
+        r = syscall(SYS_mkdirat, (long)AT_FDCWD, "/tmp/.servin-checker-mkdir", 0700L);
         if (r == 0)
             rmdir("/tmp/.servin-checker-mkdir");
     } else if (strcmp(name, "mkdirat") == 0) {
-        r = syscall(SYS_mkdirat, AT_FDCWD, "/tmp/.servin-checker-mkdir", 0700);
+        r = syscall(SYS_mkdirat, (long)AT_FDCWD, "/tmp/.servin-checker-mkdir", 0700L);
         if (r == 0)
             rmdir("/tmp/.servin-checker-mkdir");
     } else if (strcmp(name, "uname") == 0)
@@ -212,9 +214,9 @@ static long try_syscall(const char *name)
             return errno;
         r = syscall(SYS_sethostname, u.nodename, strlen(u.nodename));
     } else if (strcmp(name, "chown") == 0)
-        r = syscall(SYS_fchownat, AT_FDCWD, "/tmp", -1, -1, 0);
+        r = syscall(SYS_fchownat, (long)AT_FDCWD, "/tmp", -1L, -1L, 0L);
     else if (strcmp(name, "fchownat") == 0)
-        r = syscall(SYS_fchownat, AT_FDCWD, "/tmp", -1, -1, 0);
+        r = syscall(SYS_fchownat, (long)AT_FDCWD, "/tmp", -1L, -1L, 0L);
     else if (strcmp(name, "getppid") == 0)
         r = syscall(SYS_getppid);
     else if (strcmp(name, "setuid-nobody") == 0)
@@ -400,6 +402,32 @@ int main(int argc, char **argv)
                 return usage(arg);
             printf("syscall.%s=%ld\n", arg, r);
             i++;
+        } else if (strcmp(c, "entries") == 0) {
+            DIR *d = opendir(arg);
+            struct dirent *e;
+            long n = 0;
+            if (!d)
+                printf("entries.%s=!%d\n", arg, errno);
+            else {
+                while ((e = readdir(d)))
+                    if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+                        n++;
+                closedir(d);
+                printf("entries.%s=%ld\n", arg, n);
+            }
+            i++;
+        } else if (strcmp(c, "mknod") == 0) {
+            if (i + 4 >= argc)
+                return usage(c);
+            mode_t type = argv[i + 2][0] == 'b' ? S_IFBLK : S_IFCHR;
+            dev_t dev = makedev(atoi(argv[i + 3]), atoi(argv[i + 4]));
+            int err = 0;
+            if (mknod(arg, type | 0600, dev) < 0)
+                err = errno;
+            else
+                unlink(arg);
+            printf("mknod.%s=%d\n", arg, err);
+            i += 4;
         } else if (strcmp(c, "touch") == 0) {
             int fd = open(arg, O_WRONLY | O_CREAT, 0644);
             if (fd < 0) {

@@ -43,8 +43,10 @@ def build_parser():
                         "comma-separated)")
     p.add_argument("--tap", action="store_true", help="print TAP instead of the summary table")
     p.add_argument("--hide-cgroup2", action="store_true",
-                   help="run the runtime in a private mount namespace without the hybrid "
+                   help="run --runtime in a private (slave) mount namespace without the hybrid "
                         "layout's /sys/fs/cgroup/unified mount (crun refuses hybrid hosts)")
+    p.add_argument("--compare-hide-cgroup2", action="store_true",
+                   help="the same for --compare")
     p.add_argument("--budget", type=float, metavar="SECONDS",
                    help="skip the remaining cases once this much time has passed")
     p.add_argument("--list", action="store_true", help="list the cases and exit")
@@ -62,23 +64,23 @@ def main(argv=None):
         for c in _suite.select(args.filter):
             print(f"{c.id}\t{c.section}\t{c.level}\t{c.statement}")
         return 0
-    runs = [(_runtime_argv(args.runtime, args.runtime_arg))]
+    runs = [(_runtime_argv(args.runtime, args.runtime_arg), args.hide_cgroup2)]
     if args.compare:
-        runs.append(_runtime_argv(args.compare, args.compare_arg))
+        runs.append((_runtime_argv(args.compare, args.compare_arg), args.compare_hide_cgroup2))
 
     def progress(r):
         if args.verbose:
             print(f"{r.status:4} {r.case} ({r.seconds:.1f}s) {r.message}", file=sys.stderr)
 
     all_results = []
-    for rt in runs:
+    for rt, hide in runs:
         try:
-            results = _suite.run_suite(rt, args.filter, hide_cgroup2=args.hide_cgroup2,
+            results = _suite.run_suite(rt, args.filter, hide_cgroup2=hide,
                                        on_result=progress, budget=args.budget)
         except (OSError, PermissionError) as e:
             print(f"servin-conformance: {e}", file=sys.stderr)
             return 2
-        name = " ".join(rt)
+        name = " ".join(rt) + (" (cgroup2 hidden)" if hide else "")
         all_results.append((name, results))
         if args.tap:
             sys.stdout.write(_report.format_tap(results, runtime=name))
