@@ -77,8 +77,8 @@ def metrics(pid):
 
 
 def _v1(paths):
-    from .proto import cgroups_v1_pb2 as m
-    out = m.Metrics()
+    from ._messages import V1Metrics
+    out = V1Metrics()
     d = _v1_dir(paths, "pids")
     if d:
         out.pids.current = _int(d + "/pids.current")
@@ -103,10 +103,10 @@ def _v1(paths):
     if d:
         st = _kv(d + "/memory.stat")
         mem = out.memory
-        for field in mem.DESCRIPTOR.fields:
+        for field in mem.FIELDS:
             key = field.name.replace("pg_pg_", "pgpg").replace("pg_maj_fault", "pgmajfault") \
                 .replace("pg_fault", "pgfault")
-            if field.type == field.TYPE_UINT64 and key in st:
+            if not isinstance(field.kind, type) and key in st:
                 setattr(mem, field.name, st[key])
         for entry, prefix in ((mem.usage, "memory."), (mem.swap, "memory.memsw."),
                               (mem.kernel, "memory.kmem."), (mem.kernel_tcp, "memory.kmem.tcp.")):
@@ -118,12 +118,12 @@ def _v1(paths):
         out.memory_oom_control.oom_kill_disable = oom.get("oom_kill_disable", 0)
         out.memory_oom_control.under_oom = oom.get("under_oom", 0)
         out.memory_oom_control.oom_kill = oom.get("oom_kill", 0)
-    return out.DESCRIPTOR.full_name, out.SerializeToString()
+    return out.full_name, out.SerializeToString()
 
 
 def _v2(d):
-    from .proto import cgroups_v2_pb2 as m
-    out = m.Metrics()
+    from ._messages import V2Metrics
+    out = V2Metrics()
     out.pids.current = _int(d + "/pids.current")
     out.pids.limit = _int(d + "/pids.max")
     st = _kv(d + "/cpu.stat")
@@ -132,7 +132,7 @@ def _v2(d):
         setattr(out.cpu, f, st.get(f, 0))
     st = _kv(d + "/memory.stat")
     mem = out.memory
-    for field in mem.DESCRIPTOR.fields:
+    for field in mem.FIELDS:
         if field.name in st:
             setattr(mem, field.name, st[field.name])
     mem.usage = _int(d + "/memory.current")
@@ -142,7 +142,7 @@ def _v2(d):
     ev = _kv(d + "/memory.events")
     for f in ("low", "high", "max", "oom", "oom_kill"):
         setattr(out.memory_events, f, ev.get(f, 0))
-    return out.DESCRIPTOR.full_name, out.SerializeToString()
+    return out.full_name, out.SerializeToString()
 
 
 def oom_kill_count(pid_paths):

@@ -13,7 +13,7 @@ import queue
 import threading
 import time
 
-from .proto import events_service_pb2
+from ._messages import ForwardRequest
 
 __all__ = ["Publisher", "TOPICS", "pack_any"]
 
@@ -35,9 +35,14 @@ EVENTS_SERVICE = "containerd.services.events.ttrpc.v1.Events"
 
 def pack_any(any_msg, msg):
     """Fill ``any_msg`` with ``msg``, type URL = full name (containerd's typeurl)."""
-    any_msg.type_url = msg.DESCRIPTOR.full_name
+    any_msg.type_url = _full_name(msg)
     any_msg.value = msg.SerializeToString()
     return any_msg
+
+
+def _full_name(msg):
+    name = getattr(type(msg), "full_name", None)
+    return name if isinstance(name, str) and name else msg.DESCRIPTOR.full_name
 
 
 class Publisher:
@@ -56,7 +61,7 @@ class Publisher:
         self.sent = []          # topics, for tests and debugging (bounded)
 
     def publish(self, msg):
-        name = msg.DESCRIPTOR.name
+        name = _full_name(msg).rsplit(".", 1)[-1]
         self._q.put((TOPICS[name], msg, time.time()))
 
     def flush(self, timeout=5.0):
@@ -72,7 +77,7 @@ class Publisher:
                 item.set()
                 continue
             topic, msg, when = item
-            req = events_service_pb2.ForwardRequest()
+            req = ForwardRequest()
             env = req.envelope
             env.timestamp.FromNanoseconds(int(when * 1e9))
             env.namespace = self.namespace

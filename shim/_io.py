@@ -289,9 +289,12 @@ def resize(fd, width, height):
 class ConsoleSocket:
     """The unix socket a runtime's ``--console-socket`` sends the pty master to."""
 
+    _n = 0
+
     def __init__(self, directory):
-        import tempfile
-        self.dir = tempfile.mkdtemp(prefix="pty", dir=directory)
+        ConsoleSocket._n += 1
+        self.dir = os.path.join(directory, f"pty{os.getpid()}-{ConsoleSocket._n}")
+        os.mkdir(self.dir, 0o700)
         self.path = os.path.join(self.dir, "s")
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.bind(self.path)

@@ -10,7 +10,6 @@ A process talks to the low-level runtime only through the
 :class:`~servin.shim._runtime.OCIRuntime` it is given, and to its stdio only
 through :class:`~servin.shim._io.ProcessIO`.
 """
-import json
 import os
 import threading
 import time
@@ -184,7 +183,7 @@ class Init(Process):
 class Exec(Process):
     """An extra process started in a running container."""
 
-    def __init__(self, container, id, io, init: Init, spec: dict):
+    def __init__(self, container, id, io, init: Init, spec: bytes):
         super().__init__(container, id, io)
         self.init = init
         self.spec = spec
@@ -195,10 +194,9 @@ class Exec(Process):
         wd = self.init.workdir
         spec_path = os.path.join(wd, f"exec-{self.id}.json")
         pid_file = os.path.join(wd, f"exec-{self.id}.pid")
-        spec = dict(self.spec)
-        spec["terminal"] = self.io.terminal
-        with open(spec_path, "w") as f:
-            json.dump(spec, f)
+        # containerd's spec already says terminal: true/false as asked.
+        with open(spec_path, "wb") as f:
+            f.write(self.spec)
         stdio, console = self._setup_io(wd)
         try:
             self.init.runtime.exec(self.container, spec_path, pid_file, stdio,

@@ -10,9 +10,7 @@ Errors: every failed call raises :class:`~servin.shim._errors.RuntimeFailed`
 whose message is the runtime's last ``"level":"error"`` JSON log line (what
 containerd's runc shim reports too) or, failing that, its stderr.
 """
-import json
 import os
-import shutil
 
 from ._errors import NotFound, RuntimeFailed
 
@@ -103,6 +101,7 @@ class RuntimeBinary(OCIRuntime):
                 lines = f.read().splitlines()
         except OSError:
             return ""
+        import json
         for line in reversed(lines):
             try:
                 rec = json.loads(line)
@@ -151,10 +150,11 @@ class RuntimeBinary(OCIRuntime):
         self._run(*args, id)
 
     def ps(self, id):
-        out = self._run("ps", "--format", "json", id)
-        return [int(p) for p in (json.loads(out or b"[]") or [])]
+        out = self._run("ps", "--format", "json", id)     # e.g. [1234,1240] or null
+        return [int(p) for p in out.strip(b"[]null \n").split(b",") if p.strip()]
 
     def state(self, id):
+        import json
         return json.loads(self._run("state", id))
 
     def update(self, id, resources_json_path):
@@ -177,7 +177,7 @@ def default_binary(reaper):
     env = os.environ.get("SERVIN_SHIM_RUNTIME")
     if env:
         return env
-    path = shutil.which("servin-runc")
+    path = _which("servin-runc")
     if path:
         try:
             ok = reaper.run([path, "--version"])[0] == 0
@@ -186,6 +186,14 @@ def default_binary(reaper):
         if ok:
             return path
     return "runc"
+
+
+def _which(name):
+    for d in os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin").split(os.pathsep):
+        p = os.path.join(d or ".", name)
+        if os.access(p, os.X_OK) and not os.path.isdir(p):
+            return p
+    return None
 
 
 def make_runtime(binary, root, reaper, log_path=None):

@@ -11,12 +11,10 @@ containerd sees TaskCreate < TaskStart < TaskExit < TaskDelete (and
 TaskExecAdded < TaskExecStarted < the exec's TaskExit) even for a process
 that exits at once.
 """
-import json
 import os
 import threading
 
-from google.protobuf import empty_pb2
-
+from . import _messages as pb
 from . import _mount
 from ._errors import AlreadyExists, InvalidArgument, NotFound, NotImplementedRPC
 from ._events import pack_any
@@ -24,19 +22,37 @@ from ._io import ProcessIO
 from ._process import STOPPED, Exec, Init
 from ._runtime import default_binary, make_runtime
 from ._server import Method
-from .proto import events_pb2 as ev
-from .proto import shim_pb2 as pb
+
+ev = pb
 
 __all__ = ["TaskService", "SERVICE", "VERSION", "runtime_config_path"]
 
 SERVICE = "containerd.task.v2.Task"
 VERSION = "0.1.0"
-EMPTY = empty_pb2.Empty
-CONFIG_FILE = "servin-shim.json"     # in the bundle: what `delete` needs later
+EMPTY = pb.Empty
+CONFIG_FILE = "servin-shim.conf"     # in the bundle: what `delete` needs later
 
 
 def runtime_config_path(bundle):
     return os.path.join(bundle, CONFIG_FILE)
+
+
+def write_runtime_config(bundle, binary, root):
+    """Which runtime and root served this bundle (``key=value`` lines)."""
+    with open(runtime_config_path(bundle), "w") as f:
+        f.write(f"binary={binary}\nroot={root}\n")
+
+
+def read_runtime_config(bundle):
+    out = {}
+    try:
+        with open(runtime_config_path(bundle)) as f:
+            for line in f:
+                k, _, v = line.rstrip("\n").partition("=")
+                out[k] = v
+    except OSError:
+        pass
+    return out
 
 
 def _ts(msg, when):
@@ -113,14 +129,12 @@ class TaskService:
         if opts.type_url:
             name = opts.type_url.rsplit("/", 1)[-1]
             if name == "containerd.runc.v1.Options":
-                from .proto import runc_options_pb2
-                o = runc_options_pb2.Options.FromString(opts.value)
+                o = pb.RuncOptions.FromString(opts.value)
                 binary = o.binary_name or None
                 root = o.root or None
                 no_pivot, no_keyring = o.no_pivot_root, o.no_new_keyring
             elif name == "runtimeoptions.v1.Options":
-                from .proto import runtimeoptions_pb2
-                o = runtimeoptions_pb2.Options.FromString(opts.value)
+                o = pb.RuntimeOptions.FromString(opts.value)
                 conf = _read_config(o.config_path, o.config_body)
                 binary = conf.get("BinaryName") or conf.get("binary_name")
                 root = conf.get("Root") or conf.get("root")
@@ -155,8 +169,7 @@ class TaskService:
     def _create(self, req):
         binary, root, no_pivot, no_keyring = self._options(req)
         os.makedirs(root, mode=0o711, exist_ok=True)
-        with open(runtime_config_path(req.bundle), "w") as f:
-            json.dump({"binary": binary, "root": root}, f)
+        write_runtime_config(req.bundle, binary, root)
         runtime = make_runtime(binary, root, self.reaper,
                                log_path=os.path.join(req.bundle, "log.json"))
         rootfs = os.path.join(req.bundle, "rootfs")
@@ -262,10 +275,9 @@ class TaskService:
                 raise AlreadyExists(f"exec {req.exec_id!r} already exists")
             if not req.exec_id:
                 raise InvalidArgument("exec id is required")
-            try:
-                spec = json.loads(req.spec.value or b"{}")
-            except ValueError as e:
-                raise InvalidArgument(f"exec spec is not JSON: {e}") from None
+            spec = req.spec.value        # the OCI process, JSON, passed through
+            if not spec.lstrip().startswith(b"{"):
+                raise InvalidArgument("exec spec is not a JSON object")
             io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
             from ._process import check
             check("exec", c.init.state)
@@ -299,8 +311,7 @@ class TaskService:
         for pid in pids:
             info = r.processes.add(pid=pid)
             if pid in by_pid:
-                from .proto import runc_options_pb2
-                pack_any(info.info, runc_options_pb2.ProcessDetails(exec_id=by_pid[pid]))
+                pack_any(info.info, pb.ProcessDetails(exec_id=by_pid[pid]))
         return r
 
     def stats(self, req):
@@ -430,6 +441,7 @@ def _read_config(path, body=""):
     if not text.strip():
         return {}
     if text.lstrip().startswith("{"):
+        import json
         return json.loads(text)
     import tomllib
     return tomllib.loads(text)

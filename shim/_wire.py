@@ -2,9 +2,10 @@
 
 The only place the framing core meets protobuf: :class:`Codec` is what
 :class:`servin.shim._ttrpc.Connection` calls to encode and decode the
-envelope.  The modules are generated from specs/proto at install time.
+envelope (with the shim's lean codec, :mod:`._pb`; the bytes are those of
+the generated ``ttrpc_pb2`` messages, which the unit tests check).
 """
-from .proto import ttrpc_pb2
+from . import _messages as ttrpc_pb2
 
 
 class Codec:

@@ -136,14 +136,7 @@ def action_start(flags):
     # Lean start: no site (the import path is given explicitly), so the
     # long-lived process carries only what it imports.
     import servin.shim
-    import google.protobuf
-    paths = []
-    for mod, depth in ((servin.shim, 3), (google.protobuf, 3)):
-        p = os.path.abspath(mod.__file__)
-        for _ in range(depth):
-            p = os.path.dirname(p)
-        if p not in paths:
-            paths.append(p)
+    paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(servin.shim.__file__))))]
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(paths + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
     code = ("import sys; from servin.shim._daemon import run; "
@@ -164,21 +157,16 @@ def action_start(flags):
 
 
 def action_delete(flags):
-    import json
     import time
     from . import _mount
     from ._errors import ShimError
     from ._reaper import Reaper
     from ._runtime import RuntimeBinary
-    from ._service import runtime_config_path
-    from .proto import shim_pb2
+    from ._messages import DeleteResponse
+    from ._service import read_runtime_config
     bundle = flags["bundle"] or os.getcwd()
     id = flags["id"]
-    try:
-        with open(runtime_config_path(bundle)) as f:
-            conf = json.load(f)
-    except (OSError, ValueError):
-        conf = {}
+    conf = read_runtime_config(bundle)
     if conf.get("binary"):
         rt = RuntimeBinary(conf["binary"], conf["root"], Reaper(),
                            log_path=os.path.join(bundle, "log.json"))
@@ -190,7 +178,7 @@ def action_delete(flags):
         _mount.unmount_all(os.path.join(bundle, "rootfs"))
     except OSError as e:
         sys.stderr.write(f"{NAME}: delete: {e}\n")
-    r = shim_pb2.DeleteResponse(exit_status=128 + 9)
+    r = DeleteResponse(exit_status=128 + 9)
     r.exited_at.FromNanoseconds(time.time_ns())
     sys.stdout.buffer.write(r.SerializeToString())
     sys.stdout.flush()
