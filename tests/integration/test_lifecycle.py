@@ -5,6 +5,7 @@ create/start/state/kill/delete, run (foreground, --detach, --keep),
 import json
 import os
 import signal
+import subprocess
 import time
 
 import pytest
@@ -372,3 +373,46 @@ def test_debug_flag_accepted(ctx, rt):
     cid, res = ctx.run(ctx.bundle(["true"]))
     res = rt("list", global_args=("--debug",))
     assert res.rc == 0, res
+
+
+# -------------------------------------------------------- create options
+
+
+def test_create_no_pivot(ctx, rt):
+    b = ctx.bundle(["sh", "-c", "ls -a /; echo --; ls -a /.."])
+    cid, _ = ctx.create(b, None, "--no-pivot")
+    ctx.start(cid)
+    ctx.wait_status(cid, "stopped")
+    top, up = ctx.output(cid).split("--\n")
+    want = set(os.listdir(b.rootfs)) | {".", ".."}
+    assert set(top.split()) == want and set(up.split()) == want
+
+
+def test_create_no_new_keyring(ctx, rt):
+    b = ctx.bundle(["echo", "keyring-ok"])
+    cid, _ = ctx.create(b, None, "--no-new-keyring")
+    ctx.start(cid)
+    ctx.wait_status(cid, "stopped")
+    assert ctx.output(cid) == "keyring-ok\n"
+
+
+def test_create_preserve_fds(ctx, rt):
+    data = os.path.join(ctx.tmp, "fd3-data")
+    with open(data, "w") as f:
+        f.write("passed on fd 3\n")
+    b = ctx.bundle(["sh", "-c", "cat <&3; { cat <&4; } 2>/dev/null || echo no-fd4"])
+    b.write()
+    cid = ctx.new_id()
+    out = os.path.join(ctx.tmp, "preserve.out")
+    # fd 3 of the runtime is the file; --preserve-fds 1 passes fd 3 only.
+    cmd = ('exec 3<"$1" 4<"$1"; shift; exec "$@" >"%s" 2>&1 </dev/null'
+           % out)
+    subprocess.run(["sh", "-c", cmd, "sh", data,
+                    *rt.argv(["create", "--bundle", b.path,
+                              "--preserve-fds", "1", cid])],
+                   check=True, timeout=30)
+    ctx.remember(cid)
+    ctx.start(cid)
+    ctx.wait_status(cid, "stopped")
+    with open(out) as f:
+        assert f.read() == "passed on fd 3\nno-fd4\n"
