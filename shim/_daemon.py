@@ -65,6 +65,7 @@ def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False)
     server = Server(log)
     server.register(SERVICE, service.methods())
 
+    os.set_inheritable(listen_fd, False)      # inherited from `start`: keep it ours
     lsock = socket.socket(fileno=listen_fd)
     lsock.setblocking(False)
     sel = selectors.DefaultSelector()

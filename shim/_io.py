@@ -313,6 +313,7 @@ class ConsoleSocket:
             raise OSError(errno.EPROTO, "no pty master received on the console socket")
         for extra in fds[1:]:
             os.close(extra)
+        os.set_inheritable(fds[0], False)   # must not leak into later children
         os.set_blocking(fds[0], True)
         return fds[0]
 

@@ -10,11 +10,11 @@ every exit lands in one table:
 - :meth:`Reaper.monitor` calls back when a container process exits, even if
   it exited before the shim learned its pid (the exit waits in the table).
 
-subprocess' own waiting is never used: a Popen is started, then waited on
-here, and its ``returncode`` filled in so it never calls waitpid itself.
+Commands are started with posix_spawn and waited on here (subprocess would
+both call waitpid itself and cost the shim a megabyte of imports).
 """
 import os
-import subprocess
+import signal
 import threading
 import time
 
@@ -101,40 +101,78 @@ class Reaper:
         with self._cv:
             self._monitors.pop(pid, None)
 
-    def run(self, args, stdin=None, stdout=None, stderr=None, cwd=None, env=None,
-            input=None, capture=False, pass_fds=()):
+    def run(self, args, stdin=None, stdout=None, stderr=None, env=None, input=None,
+            capture=False):
         """Run a command to completion; return (code, stdout bytes, stderr bytes).
 
-        With ``capture`` the output is read through pipes; otherwise the
-        given fds (or /dev/null) are used.
+        ``stdin``/``stdout``/``stderr`` are fds for the child (None: /dev/null);
+        ``capture`` reads stdout and stderr through pipes; ``input`` is written
+        to its stdin.  The child is started with posix_spawn (no subprocess:
+        the shim stays small) and waited here.
         """
+        mine = []                       # fds to close in the parent afterwards
+        out_r = err_r = in_w = None
         if capture:
-            stdout = subprocess.PIPE
-            stderr = subprocess.PIPE
+            out_r, stdout = os.pipe()
+            err_r, stderr = os.pipe()
+            mine += [stdout, stderr]
         if input is not None:
-            stdin = subprocess.PIPE
-        p = subprocess.Popen(args, stdin=stdin if stdin is not None else subprocess.DEVNULL,
-                             stdout=stdout if stdout is not None else subprocess.DEVNULL,
-                             stderr=stderr if stderr is not None else subprocess.DEVNULL,
-                             cwd=cwd, env=env, pass_fds=pass_fds, close_fds=True)
+            stdin, in_w = os.pipe()
+            mine.append(stdin)
+        null = os.open(os.devnull, os.O_RDWR | os.O_CLOEXEC)
+        mine.append(null)
+        actions = [(os.POSIX_SPAWN_DUP2, null if fd is None else fd, i)
+                   for i, fd in enumerate((stdin, stdout, stderr))]
+        try:
+            pid = os.posix_spawnp(args[0], args, os.environ if env is None else env,
+                                  file_actions=actions, setsigmask=(),
+                                  setsigdef=_DEFAULT_SIGNALS)
+        finally:
+            for fd in mine:
+                os.close(fd)
         out = err = b""
         try:
-            if input is not None:
+            if in_w is not None:
                 try:
-                    p.stdin.write(input)
+                    _write_all(in_w, input)
                 except BrokenPipeError:
                     pass
-                p.stdin.close()
+                os.close(in_w)
+                in_w = None
             if capture:
-                # stderr of a runtime is small; read stdout fully, then stderr.
-                t = threading.Thread(target=lambda: setattr(p, "_err", p.stderr.read()))
-                t.start()
-                out = p.stdout.read()
-                t.join()
-                err = p._err
-                p.stdout.close()
-                p.stderr.close()
+                out, err = _read_both(out_r, err_r)
         finally:
-            code = self.wait(p.pid)
-            p.returncode = code
+            for fd in (in_w, out_r, err_r):
+                if fd is not None:
+                    os.close(fd)
+            code = self.wait(pid)
         return code, out, err
+
+
+_DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGTERM,
+                    signal.SIGINT, signal.SIGHUP, signal.SIGQUIT)
+
+
+def _write_all(fd, data):
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view):]
+
+
+def _read_both(out_r, err_r):
+    """Read two pipes to EOF without a thread."""
+    import select
+    bufs = {out_r: [], err_r: []}
+    poller = select.poll()
+    for fd in bufs:
+        poller.register(fd, select.POLLIN | select.POLLHUP)
+    open_fds = set(bufs)
+    while open_fds:
+        for fd, _ in poller.poll():
+            data = os.read(fd, 65536)
+            if data:
+                bufs[fd].append(data)
+            else:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+    return b"".join(bufs[out_r]), b"".join(bufs[err_r])
