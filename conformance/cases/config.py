@@ -489,3 +489,13 @@ def _(t):
     b.config["domainname"] = "servin.example"
     rep = t.run_ok(b)
     t.check(rep.get("domainname") == "servin.example", f"domainname {rep.get('domainname')!r}")
+
+
+@case("config.console-size-ignored", "config.md#process", "MUST",
+      "Runtimes MUST ignore consoleSize if terminal is false or unset.")
+def _(t):
+    b = t.bundle("exit", "0")
+    b.process["consoleSize"] = {"height": 25, "width": 80}
+    r = t.run(b)
+    t.check(r.rc == 0, f"consoleSize without a terminal was not ignored: exit {r.rc}: "
+                       f"{r.err.strip()[-300:]}")

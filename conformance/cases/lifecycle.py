@@ -409,3 +409,25 @@ def _(t):
     for p, target in want.items():
         got = rep.get(f"readlink.{p}")
         t.check(got == target, f"{p} -> {got!r}, want {target!r}")
+
+
+@case("kill.created", "runtime.md#kill", "MUST",
+      "kill of a created container (neither stopped nor unknown) MUST send the signal: with "
+      "SIGKILL the container becomes stopped.")
+def _(t):
+    b, cid = _created(t)
+    r = t.op("kill", cid, "KILL")
+    t.check(r.ok, f"kill of a created container failed: {r.err.strip()}")
+    t.wait_status(cid, "stopped")
+
+
+@case("state.running-then-stopped", "runtime.md#state", "MUST",
+      "status is running while the program runs and stopped once it has exited.")
+def _(t):
+    b = t.bundle("sleep", "1")
+    cid, _ = t.create(b)
+    t.check(t.op("start", cid).ok, "start failed")
+    st = t.state(cid)
+    t.check(st and st["status"] == "running", f"status right after start: {st}")
+    st = t.wait_status(cid, "stopped", timeout=10)
+    t.check(st["id"] == cid, f"{st}")

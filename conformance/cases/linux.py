@@ -427,6 +427,22 @@ def _(t):
     t.check(r.rc != 0, "linux.resources.unified was accepted on a cgroup v1 host")
 
 
+@case("linux.cgroups-error-leaves-nothing", "runtime.md#errors", "MUST",
+      "A create that fails on its cgroup settings MUST leave the environment as if it had never "
+      "been attempted: no cgroup of the container is left in any hierarchy.")
+def _(t):
+    t.need_cgroups()
+    if _host.cgroup_layout() == "unified":
+        t.skip("this host is cgroup v2 unified: unified keys do not fail here")
+    b = t.bundle("exit", "0")
+    b.linux["resources"]["unified"] = {"pids.max": "10"}
+    cid, r = t.create(b, expect_ok=False)
+    t.check(r.rc != 0, "linux.resources.unified was accepted on a cgroup v1 host")
+    left = _host.cgroup_dirs_named(cid)
+    t.check(not left, f"cgroups left behind by the failed create: {left}")
+    t.check(t.state(cid) is None, "the failed container still has a state")
+
+
 # -- sysctl, seccomp ------------------------------------------------------------
 
 @case("linux.sysctl", "config-linux.md#sysctl", "MUST",
