@@ -10,7 +10,8 @@ import time
 
 import pytest
 
-from .oci import children, cgroup_dirs, pid_alive, wait_until
+from .oci import (ConsoleSocket, cgroup_dirs, children, mounts_under,
+                  pid_alive, wait_until)
 
 SLEEP = ["sleep", "1000"]
 
@@ -86,6 +87,7 @@ def test_delete_removes_state_process_cgroups(ctx, rt):
     left = [d for d in cgroups if os.path.isdir(d)]
     assert not left, "cgroups left after delete: %s" % left
     assert not os.path.exists(os.path.join(rt.root, cid))
+    assert mounts_under(b.path) == []
 
 
 def test_delete_created_container(ctx, rt):
@@ -184,6 +186,19 @@ def test_run_detach(ctx, rt):
     st = rt.state(cid)
     assert st["status"] == "running"
     assert pid_alive(st["pid"])
+
+
+def test_run_detach_with_console_socket(ctx, rt):
+    b = ctx.bundle(["sh", "-c", "stty size; echo detached-tty"])
+    b.process["terminal"] = True
+    b.process["consoleSize"] = {"height": 20, "width": 60}
+    console = ConsoleSocket(os.path.join(ctx.short, "c.sock"))
+    ctx.defer(console.close)
+    cid, _ = ctx.run_detached(b, None, "--console-socket", console.path)
+    text = console.read_all()
+    assert [line.strip() for line in text.splitlines()] == [
+        "20 60", "detached-tty"], text
+    ctx.wait_status(cid, "stopped")
 
 
 def test_run_keep(ctx, rt):
@@ -357,6 +372,23 @@ def test_log_format_json_on_error(ctx, rt):
     assert errors, lines
     last = errors[-1]
     assert last["msg"] and last["time"]
+
+
+def test_log_format_json_on_create_error(ctx, rt):
+    # What containerd's shims read: the last "error" line names the cause.
+    log = os.path.join(ctx.tmp, "log.json")
+    b = ctx.bundle(SLEEP)
+    b.linux["namespaces"].append({"type": "bogusns"})
+    cid, res = ctx.create(b, check=False,
+                          global_args=("--log", log, "--log-format", "json"))
+    assert res.rc == 1, res
+    with open(log) as f:
+        lines = [json.loads(line) for line in f if line.strip()]
+    for entry in lines:
+        assert {"level", "msg", "time"} <= set(entry), entry
+    errors = [e for e in lines if e["level"] == "error"]
+    assert errors and "bogusns" in errors[-1]["msg"], lines
+    assert cid not in rt.ids()
 
 
 def test_log_text_on_error(ctx, rt):
