@@ -57,11 +57,16 @@ def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False)
     publisher = Publisher(namespace, os.environ.get("TTRPC_ADDRESS"), publish_binary,
                           address, reaper, log)
 
-    def shutdown_soon():
-        # Answer the Shutdown call first, then stop the main loop.
-        threading.Timer(0.05, lambda: (stop.set(), os.write(wfd, b"\0"))).start()
+    def shutdown_now():
+        # Called after the Shutdown reply was written.
+        publisher.flush(2.0)
+        try:
+            os.unlink(socket_path)
+        except OSError:
+            pass
+        os._exit(0)
 
-    service = TaskService(reaper, publisher, namespace, shutdown_soon, log)
+    service = TaskService(reaper, publisher, namespace, shutdown_now, log)
     server = Server(log)
     server.register(SERVICE, service.methods())
 

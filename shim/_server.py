@@ -24,11 +24,12 @@ __all__ = ["Server", "Client", "Method"]
 class Method:
     """One RPC: how to decode its request and the function that answers it."""
 
-    __slots__ = ("request_type", "fn")
+    __slots__ = ("request_type", "fn", "after")
 
-    def __init__(self, request_type, fn):
+    def __init__(self, request_type, fn, after=None):
         self.request_type = request_type
         self.fn = fn
+        self.after = after          # called once the response is written
 
 
 class Server:
@@ -101,6 +102,8 @@ class Server:
                 code, message = _codes.UNKNOWN, f"{type(e).__name__}: {e}"
                 self.log(f"ttrpc: {req.service}/{req.method} failed: {message}")
         self._send(sock, conn, wlock, req.stream_id, code, message, payload)
+        if m is not None and m.after is not None and code == _codes.OK:
+            m.after()
 
     @staticmethod
     def _send(sock, conn, wlock, sid, code, message, payload=b""):

@@ -21,6 +21,7 @@ from ._events import pack_any
 from ._io import ProcessIO
 from ._process import STOPPED, Exec, Init
 from ._runtime import default_binary, make_runtime
+from ._bundle import read_runtime_config, runtime_config_path, write_runtime_config  # noqa: F401
 from ._server import Method
 
 ev = pb
@@ -30,29 +31,6 @@ __all__ = ["TaskService", "SERVICE", "VERSION", "runtime_config_path"]
 SERVICE = "containerd.task.v2.Task"
 VERSION = "0.1.0"
 EMPTY = pb.Empty
-CONFIG_FILE = "servin-shim.conf"     # in the bundle: what `delete` needs later
-
-
-def runtime_config_path(bundle):
-    return os.path.join(bundle, CONFIG_FILE)
-
-
-def write_runtime_config(bundle, binary, root):
-    """Which runtime and root served this bundle (``key=value`` lines)."""
-    with open(runtime_config_path(bundle), "w") as f:
-        f.write(f"binary={binary}\nroot={root}\n")
-
-
-def read_runtime_config(bundle):
-    out = {}
-    try:
-        with open(runtime_config_path(bundle)) as f:
-            for line in f:
-                k, _, v = line.rstrip("\n").partition("=")
-                out[k] = v
-    except OSError:
-        pass
-    return out
 
 
 def _ts(msg, when):
@@ -112,7 +90,9 @@ class TaskService:
             "Connect": (pb.ConnectRequest, self.connect),
             "Shutdown": (pb.ShutdownRequest, self.shutdown),
         }
-        return {name: Method(t, fn) for name, (t, fn) in rpc.items()}
+        methods = {name: Method(t, fn) for name, (t, fn) in rpc.items()}
+        methods["Shutdown"].after = self._after_shutdown
+        return methods
 
     def _get(self, id):
         with self.lock:
@@ -386,8 +366,14 @@ class TaskService:
         with self.lock:
             if self.containers and not req.now:
                 return EMPTY()
-        self.on_empty_shutdown()
+            self._exiting = True
         return EMPTY()
+
+    def _after_shutdown(self):
+        # The reply is on the wire: exit now (containerd waits for the
+        # connection to close before it goes on).
+        if getattr(self, "_exiting", False):
+            self.on_empty_shutdown()
 
     # -- OOM --------------------------------------------------------------------------------
     def _watch_oom(self, c):

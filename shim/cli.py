@@ -73,18 +73,27 @@ def socket_path(address, namespace, group):
     gets private shim sockets.  The hash is cut to 32 hex digits to stay
     well under the 108-byte limit of a unix socket path.
     """
-    import hashlib
+    try:
+        from _sha256 import sha256      # no OpenSSL load on the start path
+    except ImportError:
+        from hashlib import sha256
     d = os.path.join(os.path.dirname(os.path.abspath(address or "/run/containerd/x")), "s")
-    h = hashlib.sha256(f"{address}|{namespace}|{group}".encode()).hexdigest()[:32]
+    h = sha256(f"{address}|{namespace}|{group}".encode()).hexdigest()[:32]
     return os.path.join(d, h)
 
 
 def group_id(bundle, id):
+    try:
+        with open(os.path.join(bundle, "config.json"), "rb") as f:
+            raw = f.read()
+    except OSError:
+        return id
+    if not any(k.encode() in raw for k in GROUP_ANNOTATIONS):
+        return id                       # the common case: no JSON parsing
     import json
     try:
-        with open(os.path.join(bundle, "config.json")) as f:
-            ann = json.load(f).get("annotations") or {}
-    except (OSError, ValueError):
+        ann = json.loads(raw).get("annotations") or {}
+    except ValueError:
         return id
     for key in GROUP_ANNOTATIONS:
         if ann.get(key):
@@ -114,7 +123,6 @@ def _write_file(path, text):
 
 def action_start(flags):
     import socket
-    import subprocess
     bundle = flags["bundle"] or os.getcwd()
     id = flags["id"]
     if not id:
@@ -139,47 +147,56 @@ def action_start(flags):
     paths = [os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(servin.shim.__file__))))]
     env = dict(os.environ)
     # Few malloc arenas: the shim's threads mostly wait; each arena costs RSS.
-    env.setdefault("MALLOC_ARENA_MAX", "2")
+    env.setdefault("MALLOC_ARENA_MAX", "1")
     env["PYTHONPATH"] = os.pathsep.join(paths + [x for x in env.get("PYTHONPATH", "").split(os.pathsep) if x])
     code = ("import sys; from servin.shim._daemon import run; "
             "run(int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6] == '1')")
     args = [sys.executable, "-S", "-c", code, str(lsock.fileno()), flags["namespace"],
             flags["address"], flags["publish-binary"], path, "1" if flags["debug"] else "0"]
     devnull = os.open(os.devnull, os.O_RDWR)
-    p = subprocess.Popen(args, cwd=bundle, env=env, stdin=devnull, stdout=devnull,
-                         stderr=devnull, pass_fds=(lsock.fileno(),), start_new_session=True)
+    os.set_inheritable(lsock.fileno(), True)
+    if os.path.abspath(os.getcwd()) != os.path.abspath(bundle):
+        os.chdir(bundle)
+    # The shim's own session; stdio on /dev/null (containerd reads the
+    # bundle's log FIFO instead).  Never waited: it outlives us.
+    pid = os.posix_spawn(sys.executable, args, env, setsid=True, setsigmask=(),
+                         file_actions=[(os.POSIX_SPAWN_DUP2, devnull, 0),
+                                       (os.POSIX_SPAWN_DUP2, devnull, 1),
+                                       (os.POSIX_SPAWN_DUP2, devnull, 2)])
     os.close(devnull)
     lsock.close()
-    _write_file(os.path.join(bundle, "shim.pid"), str(p.pid))
+    _write_file(os.path.join(bundle, "shim.pid"), str(pid))
     _write_file(os.path.join(bundle, "address"), address)
     sys.stdout.write(address)
     sys.stdout.flush()
-    p.returncode = 0      # never waited: it outlives us (re-parented)
     return 0
 
 
 def action_delete(flags):
     import time
-    from . import _mount
-    from ._errors import ShimError
-    from ._reaper import Reaper
-    from ._runtime import RuntimeBinary
+    from ._bundle import read_runtime_config
     from ._messages import DeleteResponse
-    from ._service import read_runtime_config
     bundle = flags["bundle"] or os.getcwd()
     id = flags["id"]
     conf = read_runtime_config(bundle)
-    if conf.get("binary"):
+    # Only what is left: a runtime state dir for the id, a mount on rootfs.
+    if conf.get("binary") and os.path.exists(os.path.join(conf.get("root", ""), id)):
+        from ._errors import ShimError
+        from ._reaper import Reaper
+        from ._runtime import RuntimeBinary
         rt = RuntimeBinary(conf["binary"], conf["root"], Reaper(),
                            log_path=os.path.join(bundle, "log.json"))
         try:
             rt.delete(id, force=True)
         except ShimError as e:
             sys.stderr.write(f"{NAME}: delete: {e}\n")
-    try:
-        _mount.unmount_all(os.path.join(bundle, "rootfs"))
-    except OSError as e:
-        sys.stderr.write(f"{NAME}: delete: {e}\n")
+    rootfs = os.path.join(bundle, "rootfs")
+    if os.path.ismount(rootfs):
+        from . import _mount
+        try:
+            _mount.unmount_all(rootfs)
+        except OSError as e:
+            sys.stderr.write(f"{NAME}: delete: {e}\n")
     r = DeleteResponse(exit_status=128 + 9)
     r.exited_at.FromNanoseconds(time.time_ns())
     sys.stdout.buffer.write(r.SerializeToString())
