@@ -48,6 +48,8 @@ class Container:
         self.runtime = runtime
         self.lock = threading.RLock()
         self.oom_stop = None
+        self.oom_paths = None
+        self.oom_seen = 0
 
     def process(self, exec_id):
         if not exec_id:
@@ -212,6 +214,7 @@ class TaskService:
                 for x in list(c.execs.values()):
                     if x.pid and not x.exited:
                         x.wait(1.0)
+            self._check_oom(c)
             p.set_exited(code, when)
             e = ev.TaskExit(container_id=c.id, id=p.id or c.id, pid=p.pid, exit_status=code)
             _ts(e.exited_at, when)
@@ -379,32 +382,41 @@ class TaskService:
     def _watch_oom(self, c):
         """Publish TaskOOM when the container's cgroup records an OOM kill.
 
-        Polls the cgroup's OOM-kill counter (v1 memory.oom_control, v2
-        memory.events) once a second while the container lives.
+        The cgroup's OOM-kill counter (v1 memory.oom_control, v2
+        memory.events) is compared with the last value seen: once a second
+        while the container runs, and when its init exits — before TaskExit,
+        while the cgroup still exists — so an OOM-killed container always
+        gets its TaskOOM, first.
         """
         from . import _cgroups
         try:
-            paths = _cgroups.cgroup_paths(c.init.pid)
+            c.oom_paths = _cgroups.cgroup_paths(c.init.pid)
+            c.oom_seen = _cgroups.oom_kill_count(c.oom_paths)
         except OSError:
+            c.oom_paths = None
             return
         stop = threading.Event()
         c.oom_stop = stop
 
         def watch():
-            seen = _cgroups.oom_kill_count(paths)
-            while not stop.wait(1.0):
-                n = _cgroups.oom_kill_count(paths)
-                if n > seen:
-                    seen = n
-                    with c.lock:
-                        self.publisher.publish(ev.TaskOOM(container_id=c.id))
-                if c.init.exited:
-                    # One last look: an OOM kill is often what ended it.
-                    if _cgroups.oom_kill_count(paths) > seen:
-                        self.publisher.publish(ev.TaskOOM(container_id=c.id))
-                    return
+            while not stop.wait(1.0) and not c.init.exited:
+                with c.lock:
+                    self._check_oom(c)
 
         threading.Thread(target=watch, daemon=True, name="oom").start()
+
+    def _check_oom(self, c):
+        """Called with c.lock held."""
+        if getattr(c, "oom_paths", None) is None:
+            return
+        from . import _cgroups
+        try:
+            n = _cgroups.oom_kill_count(c.oom_paths)
+        except OSError:
+            return
+        if n > c.oom_seen:
+            c.oom_seen = n
+            self.publisher.publish(ev.TaskOOM(container_id=c.id))
 
 
 def _delete_response(p):

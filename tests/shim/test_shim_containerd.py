@@ -252,6 +252,28 @@ def test_shim_killed_is_cleaned_up_by_delete_action(ctd):
     assert not any(m.endswith("/crash1/rootfs") for m in ctd.mounts())
 
 
+def test_oom_kill_publishes_task_oom_before_exit(ctd):
+    ev = Events(ctd)
+    r = ctd.ctr(*ctd.run_args("--rm", "--memory-limit", str(16 << 20), h.IMAGE, "oom1", "sh", "-c",
+                              "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; exit 9"),
+                check=False, timeout=30)
+    got = ev.topics("oom1")
+    assert r.returncode == 9, r.stderr
+    assert "/tasks/oom" in got, got
+    assert got.index("/tasks/oom") < got.index("/tasks/exit"), got
+
+
+def test_unimplemented_rpc_is_reported_as_not_implemented(ctd):
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "ck1", "sleep", "60"))
+    wait_status(ctd, "ck1", "RUNNING")
+    r = ctd.ctr("tasks", "checkpoint", "ck1", check=False)
+    assert r.returncode != 0 and b"not implemented" in r.stderr, r.stderr
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "ck1")
+    wait_status(ctd, "ck1", "STOPPED")
+    ctd.ctr("tasks", "delete", "ck1")
+    ctd.ctr("containers", "delete", "ck1")
+
+
 def test_nothing_left_behind(ctd):
     deadline = time.time() + 5
     while ctd.shim_pids() and time.time() < deadline:
