@@ -12,6 +12,7 @@ where runc does not, and xfail (strictly) only when the runtime is runc;
 goes beyond the spec.
 """
 
+import json
 import os
 
 import pytest
@@ -69,6 +70,31 @@ def runtime_binary():
 def rootfs_template(tmp_path_factory):
     """The busybox rootfs, built once; tests get hard-linked copies."""
     return oci.build_rootfs(str(tmp_path_factory.mktemp("template") / "rootfs"))
+
+
+@pytest.fixture(scope="session")
+def features(runtime_binary, tmp_path_factory):
+    """The runtime's ``features`` JSON, or None if it has none."""
+    root = str(tmp_path_factory.mktemp("features-root"))
+    res = oci.Runtime(runtime_binary, root)("features")
+    if res.rc != 0:
+        return None
+    try:
+        return json.loads(res.out)
+    except ValueError:
+        return None
+
+
+@pytest.fixture
+def require_namespace(features):
+    """``require_namespace("time")`` skips the test when the runtime's
+    ``features`` says it lacks that namespace (STYLE.md 13: features are
+    reported, not guessed)."""
+    def check(ns_type):
+        listed = ((features or {}).get("linux") or {}).get("namespaces")
+        if listed is not None and ns_type not in listed:
+            pytest.skip("runtime features: no %r namespace" % ns_type)
+    return check
 
 
 @pytest.fixture

@@ -688,6 +688,9 @@ def container_processes(ids, dirs, known):
             found.add(pid)
     needles = ["/%s\n" % cid for cid in ids if cid] + [
         "/%s/" % cid for cid in ids if cid]
+    # A runtime process still working on one of our roots or bundles
+    # (e.g. a hung create) names the directory on its command line.
+    arg_needles = [d.encode() for d in dirs]
     me = os.getpid()
     for entry in os.listdir("/proc"):
         if not entry.isdigit() or int(entry) == me:
@@ -697,12 +700,15 @@ def container_processes(ids, dirs, known):
             root = os.readlink("/proc/%d/root" % pid)
             with open("/proc/%d/cgroup" % pid) as f:
                 cg = f.read()
+            with open("/proc/%d/cmdline" % pid, "rb") as f:
+                argv = f.read()
         except OSError:
             continue
         if not pid_alive(pid):
             continue
-        if any(root == d or root.startswith(d + "/") for d in dirs) or any(
-                n in cg for n in needles):
+        if (any(root == d or root.startswith(d + "/") for d in dirs)
+                or any(n in cg for n in needles)
+                or any(n in argv for n in arg_needles)):
             found.add(pid)
     return sorted(found)
 
