@@ -15,7 +15,6 @@ Python.  Nothing is mocked: real namespaces, mounts and cgroups.
 """
 
 import array
-import copy
 import json
 import os
 import select

@@ -284,12 +284,14 @@ def test_failing_poststop_hook_only_warns(ctx, rt):
     assert cid not in rt.ids()
 
 
-def test_poststop_runs_on_run_exit(ctx, rt):
-    b = ctx.bundle(["true"])
-    out = os.path.join(ctx.tmp, "poststop")
-    b.config["hooks"] = {"poststop": [recorder("poststop", ctx.tmp)]}
+def test_run_runs_every_hook_once(ctx, rt):
+    # run = create + start + wait + delete: each hook once, poststop last.
+    b, out = recording_bundle(ctx, ["sh", "-c", "echo process >> /tmp/order"])
     cid, res = ctx.run(b)
     assert res.rc == 0, res
-    assert read_json(os.path.join(ctx.tmp, "poststop.state"))["id"] == cid
-    assert read_order(ctx.tmp) == ["poststop"]
-    assert not os.path.exists(out)
+    order = read_order(out)
+    assert sorted(order) == sorted(HOOK_NAMES + ("process",)), order
+    assert order[:3] == ["prestart", "createRuntime", "createContainer"]
+    assert order.index("startContainer") < order.index("process")
+    assert order[-1] == "poststop"
+    assert read_json(os.path.join(out, "poststop.state"))["id"] == cid

@@ -60,6 +60,20 @@ def test_state_of_unknown_container_fails(ctx, rt):
     assert res.out.strip() == ""
 
 
+def test_config_changes_after_create_have_no_effect(ctx, rt):
+    # runtime.md Create: "Any changes made to config.json after this
+    # operation will not have an effect on the container."
+    b = ctx.bundle(["sh", "-c", "echo $MARK"])
+    b.process["env"].append("MARK=original")
+    cid, _ = ctx.create(b)
+    b.process["env"][-1] = "MARK=changed"
+    b.process["args"] = ["sh", "-c", "echo changed-args"]
+    b.write()
+    ctx.start(cid)
+    ctx.wait_status(cid, "stopped")
+    assert ctx.output(cid) == "original\n"
+
+
 def test_exit_is_observed_as_stopped(ctx, rt):
     b = ctx.bundle(["sh", "-c", "exit 3"])
     cid, _ = ctx.create(b)

@@ -3,7 +3,6 @@ config-linux.md "Devices", "Default Devices", "Default Filesystems",
 "Rootfs Mount Propagation", masked/readonly paths)."""
 
 import os
-import stat
 import subprocess
 
 import pytest
