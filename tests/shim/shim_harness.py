@@ -163,15 +163,23 @@ disabled_plugins = [
   path = "{d}/opt"
 """
 
+    def restart(self):
+        """Stop containerd (not its shims) and start it again on the same state."""
+        self.proc.send_signal(signal.SIGTERM)
+        self.proc.wait(10)
+        self.log.close()
+        self.proc = None
+        return self.start()
+
     def start(self):
-        os.makedirs(self.fifo_dir)
+        os.makedirs(self.fifo_dir, exist_ok=True)
         cfg = os.path.join(self.dir, "config.toml")
         with open(cfg, "w") as f:
             f.write(self.config())
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([self.shim_dir, env.get("PATH", "/usr/bin:/bin")])
         env.update(self.extra_env)
-        self.log = open(self.log_path, "wb")
+        self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([CONTAINERD, "--config", cfg], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
         deadline = time.time() + 20

@@ -274,6 +274,59 @@ def test_unimplemented_rpc_is_reported_as_not_implemented(ctd):
     ctd.ctr("containers", "delete", "ck1")
 
 
+def test_update_resources_through_the_task_api(ctd):
+    """ctr 1.6 has no `task update`: call the shim's Update directly."""
+    shim_pb2 = pytest.importorskip("servin.shim.proto.shim_pb2")
+    from servin.shim._server import Client
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "up1", "sleep", "60"))
+    wait_status(ctd, "up1", "RUNNING")
+    bundle = [b for b in ctd.bundles() if b.endswith("/up1")][0]
+    with open(os.path.join(bundle, "address")) as f:
+        addr = f.read().strip()[len("unix://"):]
+    cli = Client(addr)
+    try:
+        req = shim_pb2.UpdateTaskRequest(id="up1")
+        req.resources.type_url = "types.containerd.io/opencontainers/runtime-spec/1/LinuxResources"
+        req.resources.value = b'{"memory": {"limit": 67108864}, "pids": {"limit": 99}}'
+        cli.call("containerd.task.v2.Task", "Update", req)
+        st = cli.call("containerd.task.v2.Task", "State", shim_pb2.StateRequest(id="up1"),
+                      shim_pb2.StateResponse)
+        pid = st.pid
+        stats = cli.call("containerd.task.v2.Task", "Stats", shim_pb2.StatsRequest(id="up1"),
+                         shim_pb2.StatsResponse)
+    finally:
+        cli.close()
+    assert stats.stats.type_url.startswith("io.containerd.cgroups.v")
+    with open(f"/proc/{pid}/cgroup") as f:
+        lines = [line.strip().split(":", 2) for line in f]
+    v1 = {c: p for _, cs, p in lines for c in cs.split(",")}
+    if "pids" in v1:
+        with open(f"/sys/fs/cgroup/pids{v1['pids']}/pids.max") as f:
+            assert f.read().strip() == "99"
+    if "memory" in v1:
+        with open(f"/sys/fs/cgroup/memory{v1['memory']}/memory.limit_in_bytes") as f:
+            assert int(f.read()) == 67108864
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "up1")
+    wait_status(ctd, "up1", "STOPPED")
+    ctd.ctr("tasks", "delete", "up1")
+    ctd.ctr("containers", "delete", "up1")
+
+
+def test_containerd_restart_reconnects_to_the_shim(ctd):
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "rs1", "sleep", "60"))
+    wait_status(ctd, "rs1", "RUNNING")
+    shims = set(ctd.shim_pids())
+    ctd.restart()
+    assert set(ctd.shim_pids()) == shims            # the shim outlived containerd
+    wait_status(ctd, "rs1", "RUNNING")
+    r = ctd.ctr("tasks", "exec", "--fifo-dir", ctd.fifo_dir, "--exec-id", "x", "rs1", "echo", "still here")
+    assert r.stdout == b"still here\n"
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "rs1")
+    wait_status(ctd, "rs1", "STOPPED")
+    ctd.ctr("tasks", "delete", "rs1")
+    ctd.ctr("containers", "delete", "rs1")
+
+
 def test_nothing_left_behind(ctd):
     deadline = time.time() + 5
     while ctd.shim_pids() and time.time() < deadline:
