@@ -23,9 +23,8 @@ __all__ = ["run"]
 class Log:
     """Lines to containerd's ``log`` FIFO in the bundle (or nowhere)."""
 
-    def __init__(self, debug=False):
+    def __init__(self):
         self.fd = None
-        self.debug = debug
         try:
             self.fd = os.open("log", os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
         except OSError:
@@ -45,7 +44,7 @@ class Log:
 
 def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False):
     set_subreaper()
-    log = Log(debug)
+    log = Log()
     stop = threading.Event()
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)

@@ -109,10 +109,9 @@ def _write_all(fd, data):
 class _StdinCopy(threading.Thread):
     """stdin FIFO -> process.  Opening the FIFO blocks until a writer appears."""
 
-    def __init__(self, fifo, dst, cancel_fd, io):
+    def __init__(self, fifo, cancel_fd, io):
         super().__init__(daemon=True, name="stdin")
         self.fifo = fifo
-        self.dst = dst
         self.cancel_fd = cancel_fd
         self.io = io
 
@@ -206,7 +205,7 @@ class ProcessIO:
             os.close(fd)
         self._child = []
         if self.stdin and not self.terminal:
-            self._threads.append(_StdinCopy(self.stdin, None, self._cancel_r, self))
+            self._threads.append(_StdinCopy(self.stdin, self._cancel_r, self))
         for t in self._threads:
             if not t.is_alive() and t.ident is None:
                 t.start()
@@ -241,7 +240,7 @@ class ProcessIO:
             t.start()
         if self.stdin:
             self._pty_stdin = master
-            t = _StdinCopy(self.stdin, None, self._cancel_r, self)
+            t = _StdinCopy(self.stdin, self._cancel_r, self)
             self._threads.append(t)
             t.start()
 

@@ -201,19 +201,20 @@ class TaskService:
         threading.Thread(target=self._handle_exit, args=(c, p, code, when), daemon=True).start()
 
     def _handle_exit(self, c, p, code, when):
+        if p is c.init:
+            # Exec processes go down with the init, as with containerd's runc
+            # shim, and their exits are published first.  Not under the lock:
+            # their own exit handlers need it.  (Their pids can't be reused:
+            # they are our unreaped children.)
+            execs = [x for x in list(c.execs.values()) if x.pid and not x.exited]
+            for x in execs:
+                try:
+                    os.kill(x.pid, 9)
+                except OSError:
+                    pass
+            for x in execs:
+                x.wait(2.0)
         with c.lock:
-            if p is c.init:
-                # Exec processes die with the init (its pid namespace); send
-                # their exits first, as containerd's runc shim does.
-                for x in list(c.execs.values()):
-                    if x.pid and not x.exited:
-                        try:
-                            os.kill(x.pid, 9)
-                        except OSError:
-                            pass
-                for x in list(c.execs.values()):
-                    if x.pid and not x.exited:
-                        x.wait(1.0)
             self._check_oom(c)
             p.set_exited(code, when)
             e = ev.TaskExit(container_id=c.id, id=p.id or c.id, pid=p.pid, exit_status=code)
@@ -228,8 +229,6 @@ class TaskService:
                 p.delete()
                 del c.execs[req.exec_id]
                 return _delete_response(p)
-            if c.execs and any(not x.exited for x in c.execs.values()):
-                pass    # runc delete --force takes them down with the init
             started = p.pid and p.state != STOPPED
             p.delete()
             if started and not p.exited:

@@ -7,7 +7,6 @@ busybox image built here from /bin/busybox, and runs ``ctr`` against it.
 Teardown kills what is left: tasks, shims (by the pids recorded in the
 bundles), mounts under the temp dir, the namespace's cgroups.
 """
-import gzip  # noqa: F401  (kept for symmetry with other image tools)
 import hashlib
 import io
 import json

@@ -8,6 +8,7 @@ one test names the binary through the runtime options (BinaryName).
 The last test checks that nothing is left: no shim, no mount, no runc state.
 """
 import fcntl
+import json
 import os
 import pty
 import select
@@ -62,7 +63,8 @@ class Events:
         self.p = subprocess.Popen([h.CTR, "-a", ctd.sock, "events"], stdout=subprocess.PIPE)
         time.sleep(0.2)
 
-    def topics(self, id):
+    def records(self, id):
+        """[(topic, event JSON)] of the container, in arrival order."""
         time.sleep(0.3)
         self.p.terminate()
         out = self.p.communicate(timeout=10)[0].decode()
@@ -70,8 +72,11 @@ class Events:
         for line in out.splitlines():
             parts = line.split(None, 6)
             if len(parts) == 7 and parts[5].startswith("/tasks/") and f'"{id}"' in parts[6]:
-                got.append(parts[5])
+                got.append((parts[5], json.loads(parts[6])))
         return got
+
+    def topics(self, id):
+        return [t for t, _ in self.records(id)]
 
 
 def test_foreground_run_exit_code_and_output(ctd):
@@ -139,6 +144,23 @@ def test_exec_processes_carry_their_id_and_can_be_killed(ctd):
     wait_status(ctd, "d2", "STOPPED")
     ctd.ctr("tasks", "delete", "d2")
     ctd.ctr("containers", "delete", "d2")
+
+
+def test_init_exit_takes_execs_down_and_reports_them_first(ctd):
+    ev = Events(ctd)
+    ctd.ctr(*ctd.run_args("-d", h.IMAGE, "d3", "sleep", "60"))
+    wait_status(ctd, "d3", "RUNNING")
+    ctd.ctr("tasks", "exec", "-d", "--fifo-dir", ctd.fifo_dir, "--exec-id", "bg", "d3", "sleep", "60")
+    t0 = time.time()
+    ctd.ctr("tasks", "kill", "-s", "SIGKILL", "d3")
+    wait_status(ctd, "d3", "STOPPED")
+    assert time.time() - t0 < 3
+    ctd.ctr("tasks", "delete", "d3")
+    ctd.ctr("containers", "delete", "d3")
+    got = ev.records("d3")
+    exits = [e.get("id") for t, e in got if t == "/tasks/exit"]
+    assert exits == ["bg", "d3"], got          # the exec's exit first
+    assert got[-1][0] == "/tasks/delete", got
 
 
 def run_in_pty(cmd, rows, cols, timeout=20):
