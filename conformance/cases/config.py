@@ -456,21 +456,26 @@ def _(t):
 
 
 @case("config.apparmor", "config.md#linux-process", "MUST",
-      "apparmorProfile is the AppArmor profile of the process.")
+      "apparmorProfile is the AppArmor profile of the process (unconfined here).")
 def _(t):
     t.skip_if(_host.apparmor())
-    b = t.bundle("read", "/proc/self/attr/current")
+    b = t.bundle("/bin/cat", "/proc/self/attr/current")
     b.process["apparmorProfile"] = "unconfined"
-    t.run_ok(b)
+    r = t.run(b)
+    t.check(r.ok and r.out.strip().startswith("unconfined"),
+            f"exit {r.rc}; /proc/self/attr/current: {r.out.strip()!r} {r.err.strip()[-200:]}")
 
 
 @case("config.selinux", "config.md#linux-process", "MUST",
       "selinuxLabel is the SELinux label of the process.")
 def _(t):
     t.skip_if(_host.selinux())
-    b = t.bundle("exit", "0")
-    b.process["selinuxLabel"] = "system_u:system_r:container_t:s0"
-    t.run_ok(b)
+    label = "system_u:system_r:container_t:s0"
+    b = t.bundle("/bin/cat", "/proc/self/attr/current")
+    b.process["selinuxLabel"] = label
+    r = t.run(b)
+    t.check(r.ok and r.out.strip().rstrip("\0") == label,
+            f"exit {r.rc}; /proc/self/attr/current: {r.out.strip()!r} {r.err.strip()[-200:]}")
 
 
 @case("config.hostname", "config.md#hostname", "MUST",

@@ -661,17 +661,16 @@ def _(t):
 
 
 @case("linux.mount-label", "config-linux.md#mount-label", "MUST",
-      "mountLabel sets the SELinux context of the container's mounts.")
+      "mountLabel sets the SELinux context of the container's mounts (a tmpfs gets context=).")
 def _(t):
     t.skip_if(_host.selinux())
-
-
-@case("linux.intel-rdt", "config-linux.md#intelrdt", "MUST",
-      "intelRdt places the container in a resctrl group.")
-def _(t):
-    if not any(m["type"] == "resctrl" for m in _host.mountinfo()):
-        t.skip("no resctrl filesystem mounted on this host (/proc/self/mountinfo)")
-    t.skip("intelRdt checks are not written yet")
+    b = t.bundle("mounts")
+    b.linux["mountLabel"] = "system_u:object_r:container_file_t:s0"
+    b.config["mounts"].append({"destination": "/newmnt", "type": "tmpfs", "source": "tmpfs"})
+    rep = t.run_ok(b)
+    m = [m for m in rep["mounts"] if m["point"] == "/newmnt"]
+    t.check(m and any(o.startswith("context=") for o in m[-1]["super"]),
+            f"/newmnt super options: {m[-1]['super'] if m else None}")
 
 
 # -- personality, time ---------------------------------------------------------------

@@ -5,6 +5,7 @@ checkout that is not installed, a temporary ``servin/conformance`` symlink
 tree is put on ``sys.path`` (``servin`` is a PEP 420 namespace package, so
 it merges with an installed ``servin``).
 """
+import atexit
 import os
 import shutil
 import subprocess
@@ -23,6 +24,7 @@ def _ensure_importable():
     except ImportError:
         pass
     tree = tempfile.mkdtemp(prefix="servin-conformance-path-")
+    atexit.register(shutil.rmtree, tree, True)
     os.makedirs(os.path.join(tree, "servin"))
     os.symlink(os.path.join(REPO, "conformance"), os.path.join(tree, "servin", "conformance"))
     sys.path.insert(0, tree)
