@@ -66,9 +66,10 @@ def parse_report(text):
 
 
 class Runtime:
-    def __init__(self, argv, root, hide_cgroup2=False):
+    def __init__(self, argv, root, hide_cgroup2=False, timeout=TIMEOUT):
         self.argv = list(argv)       # binary + global args
         self.root = root
+        self.timeout = timeout       # seconds for one invocation
         self.hide_cgroup2 = hide_cgroup2
         os.makedirs(root, exist_ok=True)
 
@@ -91,11 +92,12 @@ class Runtime:
                     'umount -l /sys/fs/cgroup/unified 2>/dev/null; exec "$@"', "sh"] + argv
         return argv
 
-    def run(self, *args, cwd=None, timeout=TIMEOUT, out_path=None, stdin=subprocess.DEVNULL,
+    def run(self, *args, cwd=None, timeout=None, out_path=None, stdin=subprocess.DEVNULL,
             oom_score_adj=None):
         """Run a runtime command; stdout/stderr go to files (a detached
         container inherits them, so pipes would never reach EOF)."""
         argv = self.command(*args)
+        timeout = timeout or self.timeout
         tag = uuid.uuid4().hex[:8]
         base = out_path or os.path.join(self.root, f".io-{tag}")
         outp, errp = base + ".out", base + ".err"
@@ -303,7 +305,7 @@ class Context:
         self.cleanups.append(func)
 
     # -- operations ------------------------------------------------------
-    def run(self, bundle, cid=None, timeout=TIMEOUT):
+    def run(self, bundle, cid=None, timeout=None):
         """``runtime run`` in the foreground; returns :class:`Completed`
         whose ``out`` is the container's stdout."""
         bundle.write()

@@ -59,11 +59,13 @@ def _rmtree(path):
     shutil.rmtree(path, ignore_errors=True)
 
 
-def run_suite(runtime_argv, patterns=None, hide_cgroup2=False, on_result=None, budget=None):
+def run_suite(runtime_argv, patterns=None, hide_cgroup2=False, on_result=None, budget=None,
+              op_timeout=None):
     """Run the selected cases against ``runtime_argv`` (binary + global
     args).  ``on_result(result)`` is called after each case; ``budget``
-    (seconds) skips the remaining cases once exceeded.  Returns the list
-    of :class:`Result`."""
+    (seconds) skips the remaining cases once exceeded; ``op_timeout``
+    bounds one runtime invocation (default 20 s).  Returns the list of
+    :class:`Result`."""
     if os.geteuid() != 0:
         raise PermissionError("the conformance suite runs containers: run it as root")
     work = tempfile.mkdtemp(prefix="servin-conformance-")
@@ -73,7 +75,8 @@ def run_suite(runtime_argv, patterns=None, hide_cgroup2=False, on_result=None, b
     try:
         template = os.path.join(work, "rootfs-template")
         make_rootfs_template(template)
-        rt = Runtime(runtime_argv, os.path.join(work, "root"), hide_cgroup2=hide_cgroup2)
+        rt = Runtime(runtime_argv, os.path.join(work, "root"), hide_cgroup2=hide_cgroup2,
+                     **({"timeout": op_timeout} if op_timeout else {}))
         for n, c in enumerate(select(patterns)):
             if budget is not None and time.monotonic() - started > budget:
                 res = Result(c.id, c.section, c.level, SKIP, f"time budget of {budget}s used up")
