@@ -11,7 +11,7 @@ import json
 import os
 import time
 
-from .._registry import case
+from ._registry import case
 
 SCRIPT = r"""#!/bin/sh
 # usage: hook NAME LOG [EXIT [SLEEP]]

@@ -1,8 +1,8 @@
 """config.md: the platform-independent fields (and the POSIX process)."""
 import os
 
-from .. import _host
-from .._registry import case
+from . import _host
+from ._registry import case
 
 EROFS = "30"
 EACCES = "13"

@@ -2,7 +2,7 @@
 import os
 import time
 
-from .._registry import case
+from ._registry import case
 
 
 def _pid_alive(pid, settle=0.0):
@@ -188,7 +188,7 @@ def _(t):
     t.check(t.state(cid) is None, "the failed container still has a state")
     listed = t.op("list", "-q")
     t.check(cid not in listed.out.split(), f"the failed container is listed: {listed.out!r}")
-    from .. import _host
+    from . import _host
     left = _host.cgroup_dirs_named(cid)
     t.check(not left, f"cgroups left behind by the failed create: {left}")
     t.check(not any(cid in p for p in os.listdir(t.rt.root) if not p.startswith(".io-")),
@@ -340,7 +340,7 @@ def _(t):
     t.wait_status(cid, "stopped")
     r = t.op("delete", cid)
     t.check(r.ok, f"delete failed: {r.err.strip()}")
-    from .. import _host
+    from . import _host
     left = _host.cgroup_dirs_named(cid)
     t.check(not left, f"cgroups left after delete: {left}")
     t.check(not _pid_alive(pid, settle=2), f"init pid {pid} still alive 2s after delete")

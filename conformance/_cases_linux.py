@@ -6,8 +6,8 @@ import stat
 import subprocess
 import time
 
-from .. import _host
-from .._registry import case
+from . import _host
+from ._registry import case
 
 NS_TYPES = {"pid": "pid", "network": "net", "ipc": "ipc", "uts": "uts", "mount": "mnt",
             "cgroup": "cgroup", "user": "user", "time": "time"}
