@@ -1,7 +1,9 @@
 """config.md: the platform-independent fields (and the POSIX process)."""
 import os
+import time
 
 from . import _host
+from ._context import parse_report
 from ._registry import case
 
 EROFS = "30"
@@ -504,3 +506,87 @@ def _(t):
     r = t.run(b)
     t.check(r.rc == 0, f"consoleSize without a terminal was not ignored: exit {r.rc}: "
                        f"{r.err.strip()[-300:]}")
+
+
+def _console_run(t, b):
+    """create with --console-socket, receive the pty master, start, and
+    return what the container wrote on its terminal."""
+    import select
+    import socket
+    import threading
+
+    b.process["terminal"] = True
+    sock_path = os.path.join(t.workdir, "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(sock_path)
+    srv.listen(1)
+    srv.settimeout(15)
+    got = {}
+
+    def accept():
+        try:
+            conn, _ = srv.accept()
+            with conn:
+                _, fds, _, _ = socket.recv_fds(conn, 1024, 4)
+                got["fds"] = fds
+        except OSError as e:
+            got["error"] = e
+
+    th = threading.Thread(target=accept, daemon=True)
+    th.start()
+    b.write()
+    cid = t.new_id()
+    r = t.rt.run("create", "--bundle", b.path, "--console-socket", sock_path, cid,
+                 out_path=os.path.join(b.path, f"create-{cid}"))
+    th.join(15)
+    srv.close()
+    t.check(r.ok, f"create with a terminal failed: exit {r.rc}: {r.err.strip()[-300:]}")
+    t.check(got.get("fds"), f"no pty master received on the console socket ({got.get('error')})")
+    master = got["fds"][0]
+    for extra in got["fds"][1:]:
+        os.close(extra)
+    try:
+        t.check(t.op("start", cid).ok, "start failed")
+        out = b""
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([master], [], [], 0.5)
+            if not ready:
+                st = t.state(cid)
+                if st is None or st.get("status") == "stopped":
+                    break
+                continue
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:  # EIO: the last slave fd was closed
+                break
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        os.close(master)
+    return out.decode(errors="replace")
+
+
+@case("config.terminal", "config.md#process", "MUST",
+      "terminal true: a pseudoterminal pair is allocated and the pty is duplicated on the "
+      "process's standard streams (master handed over --console-socket).")
+def _(t):
+    b = t.bundle("readlink", "/proc/self/fd/0", "readlink", "/proc/self/fd/1",
+                 "readlink", "/proc/self/fd/2")
+    rep = parse_report(_console_run(t, b))
+    fds = [rep.get(f"readlink./proc/self/fd/{n}") for n in range(3)]
+    t.check(all(f and f.startswith("/dev/pts/") for f in fds) and len(set(fds)) == 1,
+            f"standard streams: {fds}")
+
+
+@case("config.terminal-console", "config-linux.md#default-devices", "MUST",
+      "/dev/console is set up if terminal is enabled, by bind mounting the pseudoterminal "
+      "pty to /dev/console.")
+def _(t):
+    b = t.bundle("stat", "/dev/console", "stat", "/proc/self/fd/0")
+    rep = parse_report(_console_run(t, b))
+    con = rep.get("stat./dev/console", "")
+    pty = rep.get("stat./proc/self/fd/0", "")
+    t.check(con.startswith("c:") and con.split(":")[4:] == pty.split(":")[4:],
+            f"/dev/console {con!r}, the process's pty {pty!r}")

@@ -159,6 +159,18 @@ def _(t):
     t.check(t.state(cid) is None, "a container exists after the failed create")
 
 
+@case("create.missing-id", "runtime.md#create", "MUST",
+      "create MUST generate an error if it is not provided the container ID; no container is made.")
+def _(t):
+    b = t.bundle("sleep", "30")
+    b.write()
+    before = t.op("list", "-q").out.split()
+    r = t.op("create", "--bundle", b.path)
+    after = t.op("list", "-q").out.split()
+    t.check(r.rc != 0, "create without an id exited 0")
+    t.check(before == after, f"containers after the failed create: {after}")
+
+
 @case("create.config-changes-ignored", "runtime.md#lifecycle", "MUST",
       "Any updates to config.json after the create step MUST NOT affect the container.")
 def _(t):
@@ -263,6 +275,13 @@ def _(t):
     t.check(r.ok, f"kill {cid} 15 failed: {r.err.strip()}")
     t.wait_status(cid, "stopped")
     t.check(os.path.exists(os.path.join(out, "term")), "the process did not see SIGTERM")
+
+
+@case("kill.missing-id", "runtime.md#kill", "MUST",
+      "kill MUST generate an error if it is not provided the container ID.")
+def _(t):
+    r = t.op("kill")
+    t.check(r.rc != 0, "kill without an id exited 0")
 
 
 @case("kill.stopped", "runtime.md#kill", "MUST",

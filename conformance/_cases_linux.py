@@ -317,6 +317,22 @@ def _(t):
     t.check(_cg_file(t, pid, "memory", "memory.swappiness") == "10", "memory.swappiness")
 
 
+@case("linux.cgroups-memory-oom", "config-linux.md#memory", "MUST",
+      "memory.disableOOMKiller disables the OOM killer for the cgroup; memory.swap sets "
+      "memory+swap.")
+def _(t):
+    t.need_cgroups()
+    mp = _host.v1_controllers().get("memory")
+    if mp and not os.path.exists(os.path.join(mp, "memory.memsw.limit_in_bytes")):
+        t.skip(f"no swap accounting on this host ({mp}/memory.memsw.limit_in_bytes is absent)")
+    mem = {"limit": 64 << 20, "swap": 96 << 20, "disableOOMKiller": True}
+    cid, pid = _cg_container(t, {"memory": mem}, "memory")
+    ctl = _cg_file(t, pid, "memory", "memory.oom_control")
+    t.check("oom_kill_disable 1" in ctl, f"memory.oom_control: {ctl!r}")
+    sw = _cg_file(t, pid, "memory", "memory.memsw.limit_in_bytes")
+    t.check(sw == str(96 << 20), f"memory.memsw.limit_in_bytes = {sw}")
+
+
 @case("linux.cgroups-cpu", "config-linux.md#cpu", "MUST",
       "cpu.shares / quota / period set the cpu cgroup.")
 def _(t):
