@@ -60,9 +60,19 @@ PLAN = {
                   "resolution": (64 * 1024, MIB)},
 }
 BENCH_ORDER = ("run", "lifecycle", "exec", "run-seq", "parallel", "memory")
+# The runtime subcommands each benchmark needs: a runtime whose `start`
+# hung once is not asked to start containers again in this run.
+USES = {
+    "run": {"run"},
+    "lifecycle": {"create", "start", "delete"},
+    "exec": {"create", "start", "exec", "delete"},
+    "run-seq": {"run"},
+    "parallel": {"create", "start", "delete"},
+    "memory": {"run"},
+}
 
-# How long one sample may take before it counts as hung (seconds).
-SAMPLE_TIMEOUT = 300
+# How long one runtime invocation may take before it counts as hung (s).
+CALL_TIMEOUT = 20
 
 
 class BenchError(Exception):
@@ -287,6 +297,7 @@ class Runtime:
         self.root = None
         self.notes = []            # workarounds that were needed, said in the output
         self.skipped = None        # why it is not benchmarked
+        self.hung = {}             # subcommand -> how it hung; not used again
 
     def cmd(self, *args):
         return [self.path, "--root", self.root, *self.global_args, *args]
@@ -309,6 +320,7 @@ class Harness:
         self.spec_from = None
         self.my_cgroups = []       # probe cgroups we made
         self.errfile = None
+        self._in_ns = None         # the namespace fd entered() is in, if any
 
     def log(self, msg):
         if not self.quiet:
@@ -329,34 +341,41 @@ class Harness:
     @contextlib.contextmanager
     def entered(self, rt):
         """Run the body (and the processes it spawns) in rt's mount namespace."""
-        if rt.mntns_fd is None:
+        if rt.mntns_fd is None or self._in_ns == rt.mntns_fd:
             yield
             return
+        if self._in_ns is not None:
+            raise RuntimeError("entered() one runtime's namespace inside another's")
         setns(rt.mntns_fd)
+        self._in_ns = rt.mntns_fd
         try:
             yield
         finally:
             setns(self.own_mntns)
+            self._in_ns = None
 
-    def call(self, rt, *args, errfile=None, check=True):
+    def call(self, rt, *args, errfile=None, check=True, registry=None):
         """Run one runtime command, stdio not a pipe; raise BenchError on failure.
 
         Returns the elapsed wall time in ns.  Must be inside entered(rt).
         stdin/stdout are /dev/null and stderr a file, so a container that
         inherits them (create) never makes us wait for a pipe to close.
+        A hung invocation is killed after CALL_TIMEOUT (in the main thread;
+        other threads pass a `registry` list so the main thread can).
         """
         err = errfile or self.errfile
         err.seek(0)
         err.truncate()
-        cmd = rt.cmd(*args)
-        t0 = time.perf_counter_ns()
-        rc = subprocess.call(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                             stderr=err)
-        t1 = time.perf_counter_ns()
+        try:
+            rc, elapsed = spawn_wait(rt.cmd(*args), err, registry)
+        except TimeoutError:
+            msg = f"`{rt.name} {' '.join(args)}` hung: killed after {CALL_TIMEOUT} s"
+            rt.hung[args[0]] = msg
+            raise BenchError(msg, f"hung, killed after {CALL_TIMEOUT} s")
         if check and rc != 0:
             said = last_line(err)
             raise BenchError(f"`{rt.name} {' '.join(args)}` exit {rc}: {said}", said)
-        return t1 - t0
+        return elapsed
 
     def make_bundles(self, reference, where=None):
         """Two bundles from /bin/busybox and `reference spec`: /bin/true, sleep."""
@@ -432,8 +451,7 @@ class Harness:
             rt.mntns_fd = self.hidden_controllers_ns() if hide else None
             try:
                 with self.entered(rt):
-                    with watchdog(60):
-                        self.call(rt, "run", "--bundle", self.bundle_true, self.new_id())
+                    self.call(rt, "run", "--bundle", self.bundle_true, self.new_id())
             except (BenchError, OSError, TimeoutError) as e:
                 errors.append(getattr(e, "detail", str(e)))
                 continue
@@ -522,7 +540,7 @@ class Harness:
             try:
                 with self.entered(rt):
                     return subprocess.run(rt.cmd(*args), stdin=subprocess.DEVNULL,
-                                          capture_output=True, text=True, timeout=30)
+                                          capture_output=True, text=True, timeout=10)
             except (OSError, subprocess.TimeoutExpired):
                 return None
         r = run("delete", "--force", cid)
@@ -576,6 +594,31 @@ def last_line(f):
     lines = [ln for ln in text.splitlines() if ln.strip()]
     msg = lines[-1] if lines else "(no stderr)"
     return msg[:400]
+
+
+def spawn_wait(cmd, stderr, registry=None):
+    """Run cmd to its end; return (exit status, wall time in ns).
+
+    In the main thread a SIGALRM watchdog kills it after CALL_TIMEOUT and
+    raises TimeoutError.  Popen.wait() without a timeout blocks in
+    waitpid(); with one it polls with sleeps, which would add up to
+    milliseconds to what we measure -- hence the alarm.  Other threads
+    append the Popen to `registry` and rely on the main thread.
+    """
+    main = threading.current_thread() is threading.main_thread()
+    with watchdog(CALL_TIMEOUT) if main else contextlib.nullcontext():
+        t0 = time.perf_counter_ns()
+        p = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=stderr)
+        if registry is not None:
+            registry.append(p)
+        try:
+            rc = p.wait()
+        except BaseException:
+            p.kill()
+            p.wait()
+            raise
+        return rc, time.perf_counter_ns() - t0
 
 
 @contextlib.contextmanager
@@ -693,8 +736,7 @@ def round_robin(runtimes, samples, warmup, sample):
             if rt.name in errors:
                 continue
             try:
-                with watchdog(SAMPLE_TIMEOUT):
-                    v = sample(rt)
+                v = sample(rt)
             except (BenchError, TimeoutError, OSError) as e:
                 errors[rt.name] = f"failed: {e}"
                 continue
@@ -722,8 +764,10 @@ def bench_lifecycle(h, runtimes, args):
             try:
                 h.call(rt, "create", "--bundle", h.bundle_sleep, cid)
                 h.call(rt, "start", cid)
-            finally:
-                h.call(rt, "delete", "--force", cid, check=False)
+            except BaseException:
+                h.force_delete(rt, cid)
+                raise
+            h.call(rt, "delete", "--force", cid)
             return time.perf_counter_ns() - t0
     out = round_robin(runtimes, plan_for("lifecycle", "samples", args),
                       plan_for("lifecycle", "warmup", args), sample)
@@ -738,12 +782,12 @@ def bench_exec(h, runtimes, args):
         for rt in runtimes:
             cid = h.new_id()
             try:
-                with h.entered(rt), watchdog(60):
+                with h.entered(rt):
                     h.call(rt, "create", "--bundle", h.bundle_sleep, cid)
                     running[rt.name] = cid
                     h.call(rt, "start", cid)
                 usable.append(rt)
-            except (BenchError, TimeoutError) as e:
+            except BenchError as e:
                 failed[rt.name] = str(e)
 
         def sample(rt):
@@ -758,8 +802,7 @@ def bench_exec(h, runtimes, args):
         for rt in runtimes:
             cid = running.get(rt.name)
             if cid:
-                with h.entered(rt):
-                    h.call(rt, "delete", "--force", cid, check=False)
+                h.force_delete(rt, cid)
     return [("3 exec /bin/true", "ns", out)]
 
 
@@ -784,31 +827,46 @@ def bench_parallel(h, runtimes, args):
         ids = [h.new_id() for _ in range(count)]
         errs = [tempfile.TemporaryFile(dir=h.tmp) for _ in ids]
         failures = []
+        procs = []
 
         def one(cid, err):
             try:
-                h.call(rt, "create", "--bundle", h.bundle_sleep, cid, errfile=err)
-                h.call(rt, "start", cid, errfile=err)
+                h.call(rt, "create", "--bundle", h.bundle_sleep, cid, errfile=err,
+                       registry=procs)
+                h.call(rt, "start", cid, errfile=err, registry=procs)
             except BenchError as e:
                 failures.append(str(e))
         threads = [threading.Thread(target=one, args=(cid, err)) for cid, err in zip(ids, errs)]
         with h.entered(rt):
             try:
-                t0 = time.perf_counter_ns()
-                for t in threads:
-                    t.start()
-                for t in threads:
-                    t.join()
-                elapsed = time.perf_counter_ns() - t0
-            finally:
-                for t in threads:
-                    if t.ident is not None:
+                with watchdog(CALL_TIMEOUT):
+                    t0 = time.perf_counter_ns()
+                    for t in threads:
+                        t.start()
+                    for t in threads:
                         t.join()
+                    elapsed = time.perf_counter_ns() - t0
+            except TimeoutError:
+                msg = f"`{rt.name} create/start` x{count} hung: killed after {CALL_TIMEOUT} s"
+                rt.hung.setdefault("create", msg)
+                rt.hung.setdefault("start", msg)
+                failures.insert(0, msg)
+            finally:
+                # setns() back to our namespace needs one thread again.
+                while any(t.is_alive() for t in threads):
+                    for p in list(procs):
+                        if p.poll() is None:
+                            p.kill()
+                    time.sleep(0.05)
                 deleters = [subprocess.Popen(rt.cmd("delete", "--force", cid),
                                              stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
                                              stderr=subprocess.DEVNULL) for cid in ids]
                 for p in deleters:
-                    p.wait()
+                    try:
+                        p.wait(timeout=CALL_TIMEOUT)
+                    except subprocess.TimeoutExpired:
+                        p.kill()
+                        p.wait()
                 for e in errs:
                     e.close()
         if failures:
@@ -827,10 +885,12 @@ def bench_memory(h, runtimes, args):
             h.errfile.seek(0)
             h.errfile.truncate()
             cid = h.new_id()
-            rc = subprocess.call([TIME, "-f", "%M", "-o", rss_file,
-                                  *rt.cmd("run", "--bundle", h.bundle_true, cid)],
-                                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                 stderr=h.errfile)
+            try:
+                rc, _ = spawn_wait([TIME, "-f", "%M", "-o", rss_file,
+                                    *rt.cmd("run", "--bundle", h.bundle_true, cid)], h.errfile)
+            except TimeoutError:
+                rt.hung["run"] = f"`{rt.name} run` hung: killed after {CALL_TIMEOUT} s"
+                raise BenchError(rt.hung["run"])
         if rc != 0:
             raise BenchError(f"`{rt.name} run` under {TIME} exit {rc}: {last_line(h.errfile)}")
         with open(rss_file) as f:
@@ -911,16 +971,15 @@ def fits_in(h, rt, parent, limit):
                 remove_cgroup(cg)   # kills what is inside
                 p.wait()
                 rc = -1
-            if rc != 0:
-                subprocess.call(rt.cmd("delete", "--force", cid), stdin=subprocess.DEVNULL,
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        if rc != 0:
+            h.force_delete(rt, cid)
         return rc == 0
     finally:
         remove_cgroup(cg)
         h.my_cgroups.remove(cg)
         # A runtime killed by the OOM killer half-way leaves the container's
         # cgroups in the other hierarchies; remove them now, not at the end.
-        for path in h.leftover_cgroups(cid):
+        for path in h.leftover_cgroups(cid, depth=2):
             remove_cgroup(path)
 
 
@@ -1046,13 +1105,16 @@ def main(argv=None):
         h.spawn_ns = median(spawn)
         order = [rt.name for rt in runtimes]
         for bench in args.bench:
-            if not usable:
-                break
             h.log(f"bench: {bench} ...")
-            for label, unit, outcomes in BENCHES[bench](h, usable, args):
+            hung = {rt.name: rt.hung[c] for rt in usable for c in sorted(USES[bench])
+                    if c in rt.hung}
+            for label, unit, outcomes in BENCHES[bench](
+                    h, [rt for rt in usable if rt.name not in hung], args):
                 for rt in runtimes:
                     if rt.skipped:
                         outcomes[rt.name] = Outcome(error="skipped: " + rt.skipped)
+                    elif rt.name in hung:
+                        outcomes[rt.name] = Outcome(error="skipped: earlier " + hung[rt.name])
                 rows += make_rows(label, unit, outcomes, order)
         spawn += spawn_overhead(h, 20)
         h.spawn_ns = median(spawn)
