@@ -160,3 +160,17 @@ def test_self_cgroup_path(tmp_path):
     assert run.self_cgroup_path("/sys/fs/cgroup/systemd", str(f)) == "/"
     assert run.self_cgroup_path("/sys/fs/cgroup/unified", str(f)) == "/u"
     assert run.self_cgroup_path("/sys/fs/cgroup/pids", str(f)) is None
+
+
+def test_every_benchmark_says_what_it_uses():
+    assert set(run.USES) == set(run.BENCH_ORDER) == set(run.BENCHES) == set(run.PLAN)
+
+
+def test_spawn_wait_status_and_hang(monkeypatch, tmp_path):
+    with open(tmp_path / "err", "w+b") as err:
+        assert run.spawn_wait(["/bin/sh", "-c", "exit 3"], err)[0] == 3
+        monkeypatch.setattr(run, "CALL_TIMEOUT", 1)
+        procs = []
+        with pytest.raises(TimeoutError):
+            run.spawn_wait(["/bin/sleep", "30"], err, procs)
+        assert procs[0].returncode is not None      # killed and reaped
