@@ -9,18 +9,22 @@ import shutil
 import sys
 
 
+class UsageError(Exception):
+    pass
+
+
 def _runtime_argv(spec, extra):
     argv = shlex.split(spec)
     if not argv:
-        raise SystemExit("servin-conformance: empty runtime")
+        raise UsageError("empty runtime")
     exe = argv[0]
     if os.sep not in exe:
         found = shutil.which(exe)
         if not found:
-            raise SystemExit(f"servin-conformance: runtime {exe!r} not found in PATH")
+            raise UsageError(f"runtime {exe!r} not found in PATH")
         exe = found
     elif not os.access(exe, os.X_OK):
-        raise SystemExit(f"servin-conformance: runtime {exe!r} is not an executable file")
+        raise UsageError(f"runtime {exe!r} is not an executable file")
     return [exe] + argv[1:] + list(extra or [])
 
 
@@ -64,9 +68,13 @@ def main(argv=None):
         for c in _suite.select(args.filter):
             print(f"{c.id}\t{c.section}\t{c.level}\t{c.statement}")
         return 0
-    runs = [(_runtime_argv(args.runtime, args.runtime_arg), args.hide_cgroup2)]
-    if args.compare:
-        runs.append((_runtime_argv(args.compare, args.compare_arg), args.compare_hide_cgroup2))
+    try:
+        runs = [(_runtime_argv(args.runtime, args.runtime_arg), args.hide_cgroup2)]
+        if args.compare:
+            runs.append((_runtime_argv(args.compare, args.compare_arg), args.compare_hide_cgroup2))
+    except UsageError as e:
+        print(f"servin-conformance: {e}", file=sys.stderr)
+        return 2
 
     def progress(r):
         if args.verbose:

@@ -131,3 +131,8 @@ def test_cli_options():
     a = build_parser().parse_args(["--runtime", "crun", "--runtime-arg=--cgroup-manager=disabled",
                                    "--tap", "--compare", "runc", "--filter", "hooks"])
     assert a.runtime_arg == ["--cgroup-manager=disabled"] and a.tap and a.compare == "runc"
+
+
+def test_cli_unknown_runtime(capsys):
+    assert main(["--runtime", "servin-no-such-runtime-binary"]) == 2
+    assert "not found" in capsys.readouterr().err
