@@ -236,6 +236,9 @@ def parse_args(argv):
                    help="samples per runtime for every benchmark (overrides the plan)")
     p.add_argument("--markdown", metavar="FILE",
                    help="also write the table and machine info as markdown to FILE")
+    p.add_argument("--strict", action="store_true",
+                   help="exit 1 if any runtime that is installed was skipped or failed a "
+                        "benchmark (for CI, with --quick); numbers never fail a run")
     p.add_argument("--write-bundles", metavar="DIR",
                    help="only write the benchmark bundles (bundle-true, bundle-sleep) "
                         "into DIR, for profiling one runtime by hand, and exit")
@@ -448,8 +451,10 @@ class Harness:
         errors = []
         for note, gargs, hide in attempts:
             rt.global_args = gargs
-            rt.mntns_fd = self.hidden_controllers_ns() if hide else None
+            rt.mntns_fd = None
             try:
+                if hide:
+                    rt.mntns_fd = self.hidden_controllers_ns()
                 with self.entered(rt):
                     self.call(rt, "run", "--bundle", self.bundle_true, self.new_id())
             except (BenchError, OSError, TimeoutError) as e:
@@ -651,8 +656,9 @@ def cgroup_mounts():
 
 
 def self_cgroup_path(mount, proc_cgroup="/proc/self/cgroup"):
-    """Our cgroup path in the hierarchy mounted at `mount` (v1 controller
-    name = the mount's basename, "unified" = the v2 line)."""
+    """Our cgroup path in the hierarchy mounted at `mount` (v1: the mount's
+    basename names the controllers, e.g. "cpu,cpuacct"; "unified" or a
+    plain "cgroup" mount = the v2 line)."""
     ctrl = os.path.basename(mount)
     try:
         with open(proc_cgroup) as f:
@@ -662,7 +668,7 @@ def self_cgroup_path(mount, proc_cgroup="/proc/self/cgroup"):
     for line in lines:
         hid, ctrls, path = line.split(":", 2)
         names = ctrls.split(",") if ctrls else []
-        if (ctrl in names or f"name={ctrl}" in names
+        if ((names and set(ctrl.split(",")) <= set(names)) or f"name={ctrl}" in names
                 or (ctrls == "" and hid == "0" and ctrl in ("unified", "cgroup"))):
             return path
     return None
@@ -1125,10 +1131,13 @@ def main(argv=None):
         print("bench: interrupted, cleaning up", file=sys.stderr)
         return 130
     finally:
-        old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+        # Clean-up must not be cut short by a second Ctrl-C or a TERM.
+        old = {sig: signal.signal(sig, signal.SIG_IGN)
+               for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
         info = machine_info(h, runtimes, args, started) if h.tmp else {}
         h.cleanup()
-        signal.signal(signal.SIGINT, old)
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
         if rows:
             print(format_table(rows))
             print()
@@ -1138,6 +1147,12 @@ def main(argv=None):
                 with open(args.markdown, "w") as f:
                     f.write(format_markdown(rows, info))
                 print(f"bench: markdown written to {args.markdown}", file=sys.stderr)
+    if args.strict:
+        bad = [f"{r.bench.strip()} / {r.runtime}: {r.error}" for r in rows
+               if r.error and not r.error.startswith("skipped: not found")]
+        for b in bad:
+            print(f"bench: --strict: {b}", file=sys.stderr)
+        return 1 if bad else 0
     return 0
 
 

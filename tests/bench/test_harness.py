@@ -160,6 +160,8 @@ def test_self_cgroup_path(tmp_path):
     assert run.self_cgroup_path("/sys/fs/cgroup/systemd", str(f)) == "/"
     assert run.self_cgroup_path("/sys/fs/cgroup/unified", str(f)) == "/u"
     assert run.self_cgroup_path("/sys/fs/cgroup/pids", str(f)) is None
+    assert run.self_cgroup_path("/sys/fs/cgroup/cpu,cpuacct", str(f)) == "/c"
+    assert run.self_cgroup_path("/sys/fs/cgroup", str(f)) == "/u"       # pure v2
 
 
 def test_every_benchmark_says_what_it_uses():
