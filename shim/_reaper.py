@@ -102,14 +102,16 @@ class Reaper:
             self._monitors.pop(pid, None)
 
     def run(self, args, stdin=None, stdout=None, stderr=None, env=None, input=None,
-            capture=False):
+            capture=False, timeout=None):
         """Run a command to completion; return (code, stdout bytes, stderr bytes).
 
         ``stdin``/``stdout``/``stderr`` are fds for the child (None: /dev/null);
         ``capture`` reads stdout and stderr through pipes; ``input`` is written
         to its stdin.  The child is started with posix_spawn (no subprocess:
-        the shim stays small) and waited here.
+        the shim stays small) and waited here.  Past ``timeout`` seconds it
+        is killed and TimeoutError raised.
         """
+        deadline = None if timeout is None else time.monotonic() + timeout
         mine = []                       # fds to close in the parent afterwards
         out_r = err_r = in_w = None
         if capture:
@@ -140,12 +142,19 @@ class Reaper:
                 os.close(in_w)
                 in_w = None
             if capture:
-                out, err = _read_both(out_r, err_r)
+                out, err = _read_both(out_r, err_r, deadline)
+        except TimeoutError:
+            pass
         finally:
             for fd in (in_w, out_r, err_r):
                 if fd is not None:
                     os.close(fd)
-            code = self.wait(pid)
+        try:
+            code = self.wait(pid, None if deadline is None else max(0.0, deadline - time.monotonic()))
+        except TimeoutError:
+            os.kill(pid, signal.SIGKILL)
+            self.wait(pid)
+            raise TimeoutError(f"{args[0]} {' '.join(args[1:3])}: no answer in {timeout} s") from None
         return code, out, err
 
 
@@ -159,8 +168,8 @@ def _write_all(fd, data):
         view = view[os.write(fd, view):]
 
 
-def _read_both(out_r, err_r):
-    """Read two pipes to EOF without a thread."""
+def _read_both(out_r, err_r, deadline=None):
+    """Read two pipes to EOF without a thread (TimeoutError past deadline)."""
     import select
     bufs = {out_r: [], err_r: []}
     poller = select.poll()
@@ -168,7 +177,11 @@ def _read_both(out_r, err_r):
         poller.register(fd, select.POLLIN | select.POLLHUP)
     open_fds = set(bufs)
     while open_fds:
-        for fd, _ in poller.poll():
+        left = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        ready = poller.poll(left)
+        if not ready and deadline is not None:
+            raise TimeoutError("pipes still open")
+        for fd, _ in ready:
             data = os.read(fd, 65536)
             if data:
                 bufs[fd].append(data)

@@ -60,6 +60,10 @@ class OCIRuntime:
         raise NotImplementedError
 
 
+# A runtime call that takes longer is killed and fails (never hang the shim).
+TIMEOUT = 60.0
+
+
 class RuntimeBinary(OCIRuntime):
     def __init__(self, binary, root, reaper, log_path=None, extra_global=()):
         self.binary = binary
@@ -75,12 +79,19 @@ class RuntimeBinary(OCIRuntime):
             g += ["--log", self.log_path, "--log-format", "json"]
         return g + self.extra_global + list(args)
 
-    def _run(self, *args, stdio=None, capture=False):
-        if stdio is not None:
-            code, out, err = self.reaper.run(self._args(*args), stdin=stdio[0],
-                                             stdout=stdio[1], stderr=stdio[2])
-        else:
-            code, out, err = self.reaper.run(self._args(*args), capture=True)
+    def _run(self, *args, stdio=None, timeout=TIMEOUT):
+        try:
+            if stdio is not None:
+                code, out, err = self.reaper.run(self._args(*args), stdin=stdio[0],
+                                                 stdout=stdio[1], stderr=stdio[2],
+                                                 timeout=timeout)
+            else:
+                code, out, err = self.reaper.run(self._args(*args), capture=True,
+                                                 timeout=timeout)
+        except TimeoutError as e:
+            raise RuntimeFailed(f"{self.name} {args[0]}: {e}") from None
+        except OSError as e:
+            raise RuntimeFailed(f"{self.name} {args[0]}: cannot run {self.binary}: {e}") from None
         if code != 0:
             msg = self._last_error() or err.decode(errors="replace").strip() \
                 or f"{self.name} {args[0]} exited with status {code}"
@@ -168,24 +179,57 @@ def _fds(stdio):
     return tuple(stdio)
 
 
-def default_binary(reaper):
+SHIM_READY = "io.github.servin.containerd-shim"
+
+
+def default_binary(reaper, cache_dir=None):
     """The runtime used when no option names one.
 
-    ``$SERVIN_SHIM_RUNTIME`` if set; else ``servin-runc`` when it is on PATH
-    and answers ``--version``; else ``runc``.
+    ``$SERVIN_SHIM_RUNTIME`` if set; else ``servin-runc`` if it is on PATH
+    and reports, in the annotations of ``servin-runc features`` (STYLE.md
+    item 13: features are reported, not guessed), ``SHIM_READY:
+    "supported"`` — the runtime's own statement that create/start/delete
+    work under a shim; else ``runc``.  The answer for one servin-runc
+    build (path, size, mtime) is cached in ``cache_dir``.
     """
     env = os.environ.get("SERVIN_SHIM_RUNTIME")
     if env:
         return env
     path = _which("servin-runc")
-    if path:
+    if path is None:
+        return "runc"
+    try:
+        st = os.stat(path)
+        key = f"{path}|{st.st_size}|{st.st_mtime_ns}"
+    except OSError:
+        return "runc"
+    cache = os.path.join(cache_dir, "default-runtime") if cache_dir else None
+    if cache:
         try:
-            ok = reaper.run([path, "--version"])[0] == 0
+            with open(cache) as f:
+                k, _, v = f.read().partition("\n")
+            if k == key:
+                return v.strip() or "runc"
         except OSError:
-            ok = False
-        if ok:
-            return path
-    return "runc"
+            pass
+    choice = "runc"
+    try:
+        code, out, _ = reaper.run([path, "features"], capture=True, timeout=10)
+        if code == 0:
+            import json
+            ann = json.loads(out).get("annotations") or {}
+            if ann.get(SHIM_READY) == "supported":
+                choice = path
+    except (OSError, TimeoutError, ValueError, AttributeError):
+        pass
+    if cache:
+        try:
+            with open(cache + ".tmp", "w") as f:
+                f.write(f"{key}\n{choice}\n")
+            os.rename(cache + ".tmp", cache)
+        except OSError:
+            pass
+    return choice
 
 
 def _which(name):

@@ -122,15 +122,17 @@ class TaskService:
                 root = conf.get("Root") or conf.get("root")
             else:
                 raise InvalidArgument(f"unsupported runtime options type {opts.type_url!r}")
+        # Private to this containerd: beside its task bundles (a hidden dir,
+        # which containerd skips when it reloads bundles).
+        private = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(req.bundle))),
+                               ".servin")
         if binary is None:
             if self._default_binary is None:
-                self._default_binary = default_binary(self.reaper)
+                os.makedirs(private, mode=0o711, exist_ok=True)
+                self._default_binary = default_binary(self.reaper, private)
             binary = self._default_binary
         if root is None:
-            # Private to this containerd: beside its task bundles (a hidden
-            # dir, which containerd skips when it reloads bundles).
-            tasks_dir = os.path.dirname(os.path.dirname(os.path.abspath(req.bundle)))
-            root = os.path.join(tasks_dir, ".servin", self.namespace)
+            root = os.path.join(private, self.namespace)
         return binary, root, no_pivot, no_keyring
 
     # -- lifecycle ----------------------------------------------------------------------

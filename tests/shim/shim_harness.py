@@ -242,6 +242,21 @@ disabled_plugins = [
                 pids.append(int(p))
         return pids
 
+    def runtime_pids(self):
+        """Processes whose command line names our temp dir (stuck runtime calls)."""
+        me = os.getpid()
+        out = []
+        for p in os.listdir("/proc"):
+            if not p.isdigit() or int(p) == me:
+                continue
+            try:
+                with open(f"/proc/{p}/cmdline", "rb") as f:
+                    if self.dir.encode() in f.read():
+                        out.append(int(p))
+            except OSError:
+                pass
+        return out
+
     def mounts(self):
         with open("/proc/self/mountinfo") as f:
             return [line.split()[4] for line in f if self.dir in line.split()[4]]
@@ -283,7 +298,7 @@ disabled_plugins = [
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
-        for pid in pids + self.shim_pids():
+        for pid in pids + self.shim_pids() + self.runtime_pids():
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -296,6 +311,7 @@ disabled_plugins = [
         for m in sorted(self.mounts(), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
         for cg in self.cgroups():
+            _kill_cgroup(cg)
             _rmdir_tree(cg)
         if hasattr(self, "log"):
             self.log.close()
@@ -309,6 +325,22 @@ def _runc_roots(top):
             out.append(os.path.dirname(dirpath))
             dirnames[:] = []
     return sorted(set(out))
+
+
+def _kill_cgroup(path):
+    for dirpath, _, filenames in os.walk(path):
+        if "cgroup.procs" in filenames:
+            try:
+                with open(os.path.join(dirpath, "cgroup.procs")) as f:
+                    pids = [int(x) for x in f.read().split()]
+            except OSError:
+                continue
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+    time.sleep(0.1)
 
 
 def _rmdir_tree(path):

@@ -133,3 +133,49 @@ def test_read_runtime_config(tmp_path):
     p.write_text('BinaryName = "/usr/bin/runc"\nRoot = "/tmp/r"\n')
     assert _read_config(str(p)) == {"BinaryName": "/usr/bin/runc", "Root": "/tmp/r"}
     assert _read_config("", '{"binary_name": "crun"}') == {"binary_name": "crun"}
+
+
+def test_reaper_run_timeout_kills_the_child():
+    import time
+    from servin.shim._reaper import Reaper
+    t0 = time.monotonic()
+    with pytest.raises(TimeoutError):
+        Reaper().run(["sleep", "30"], capture=True, timeout=0.3)
+    assert time.monotonic() - t0 < 5
+
+
+def _fake_servin_runc(tmp_path, annotations):
+    import json
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    script = bindir / "servin-runc"
+    body = json.dumps({"ociVersionMax": "1.2.0", "annotations": annotations})
+    script.write_text(f"#!/bin/sh\necho $@ >> {tmp_path}/calls\necho '{body}'\n")
+    script.chmod(0o755)
+    return str(bindir)
+
+
+@pytest.mark.parametrize("annotations,want_servin", [
+    ({}, False),
+    ({"io.github.servin.containerd-shim": "supported"}, True),
+])
+def test_default_runtime_follows_what_servin_runc_reports(tmp_path, monkeypatch, annotations,
+                                                          want_servin):
+    from servin.shim._reaper import Reaper
+    from servin.shim._runtime import default_binary
+    bindir = _fake_servin_runc(tmp_path, annotations)
+    monkeypatch.delenv("SERVIN_SHIM_RUNTIME", raising=False)
+    monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
+    cache = tmp_path / "cache"
+    cache.mkdir()
+    got = default_binary(Reaper(), str(cache))
+    assert got == (os.path.join(bindir, "servin-runc") if want_servin else "runc")
+    assert default_binary(Reaper(), str(cache)) == got
+    assert (tmp_path / "calls").read_text().count("features") == 1    # cached
+
+
+def test_default_runtime_env_wins(monkeypatch):
+    from servin.shim._reaper import Reaper
+    from servin.shim._runtime import default_binary
+    monkeypatch.setenv("SERVIN_SHIM_RUNTIME", "/opt/crun")
+    assert default_binary(Reaper()) == "/opt/crun"
