@@ -138,6 +138,16 @@ def _(t):
     t.check(r.rc != 0, "a uts namespace path was accepted for a network namespace")
 
 
+@case("linux.ns-duplicate", "config-linux.md#namespaces", "MUST",
+      "If namespaces contains duplicated namespaces with the same type, the runtime MUST generate "
+      "an error.")
+def _(t):
+    b = t.bundle("exit", "0")
+    b.linux["namespaces"].append({"type": "uts"})
+    r = t.run(b)
+    t.check(r.rc != 0, "two uts namespace entries were accepted")
+
+
 @case("linux.ns-join-missing-path", "config-linux.md#namespaces", "MUST",
       "A namespace path that does not exist cannot be joined: the runtime MUST generate an error.")
 def _(t):
@@ -542,6 +552,91 @@ def _(t):
     t.check(rep.get("syscall.mkdir") == "95", f"mkdirat errno {rep.get('syscall.mkdir')}, want 95")
 
 
+@case("linux.seccomp-errnoret-unsupported", "config-linux.md#seccomp", "MUST",
+      "errnoRet on an action that doesn't support an errno (SCMP_ACT_ALLOW): the runtime MUST "
+      "print an error and fail.")
+def _(t):
+    b = t.bundle("exit", "0")
+    _seccomp(b, [{"names": ["mkdirat"], "action": "SCMP_ACT_ALLOW", "errnoRet": 5}],
+             default="SCMP_ACT_ALLOW")
+    r = t.run(b)
+    t.check(r.rc != 0, "errnoRet on SCMP_ACT_ALLOW was accepted")
+
+
+def _listener(t):
+    """A unix stream socket that records what the runtime sends: the JSON
+    payload and the number of descriptors passed with SCM_RIGHTS."""
+    import socket
+    import threading
+    path = os.path.join(t.workdir, "seccomp.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(4)
+    srv.settimeout(15)
+    got = {"conns": []}
+
+    def serve():
+        while True:
+            try:
+                conn, _ = srv.accept()
+            except OSError:
+                return
+            with conn:
+                data, fds = b"", []
+                conn.settimeout(5)
+                try:
+                    while True:
+                        chunk, more, _, _ = socket.recv_fds(conn, 65536, 8)
+                        if not chunk and not more:
+                            break
+                        data += chunk
+                        fds += more
+                except OSError:
+                    pass
+                for fd in fds:
+                    os.close(fd)  # closing the notify fd fails the trapped syscall
+                got["conns"].append((data, len(fds)))
+
+    th = threading.Thread(target=serve, daemon=True)
+    th.start()
+    t.on_cleanup(srv.close)
+    return path, got
+
+
+@case("linux.seccomp-notify-listener", "config-linux.md#seccomp", "MUST",
+      "With SCMP_ACT_NOTIFY the runtime MUST send exactly one container process state per "
+      "connection to listenerPath, with the seccomp fd (SCM_RIGHTS) named seccompFd.")
+def _(t):
+    import json
+    path, got = _listener(t)
+    b = t.bundle("syscall", "mkdir")
+    _seccomp(b, [{"names": ["mkdirat", "mkdir"], "action": "SCMP_ACT_NOTIFY"}],
+             listenerPath=path, listenerMetadata="servin-meta")
+    r = t.run(b)
+    t.check(r.ok, f"run with a seccomp listener failed: exit {r.rc}: {r.err.strip()[-300:]}")
+    t.check(len(got["conns"]) == 1, f"{len(got['conns'])} connections to the listener")
+    data, nfds = got["conns"][0]
+    try:
+        msg = json.loads(data)
+    except ValueError:
+        t.fail(f"the listener got no JSON: {data[:200]!r}")
+    t.check(nfds >= 1 and msg.get("fds") and msg["fds"][0] == "seccompFd",
+            f"fds {msg.get('fds')}, {nfds} descriptors received")
+    t.check(isinstance(msg.get("pid"), int) and "ociVersion" in msg, f"process state: {msg}")
+    t.check(isinstance(msg.get("state"), dict) and msg["state"].get("id"), f"state: {msg.get('state')}")
+    t.check(msg.get("metadata") == "servin-meta", f"metadata {msg.get('metadata')!r}")
+
+
+@case("linux.seccomp-notify-listener-missing", "config-linux.md#seccomp", "MUST",
+      "If sending to listenerPath fails, the runtime MUST generate an error.")
+def _(t):
+    b = t.bundle("exit", "0")
+    _seccomp(b, [{"names": ["mkdirat"], "action": "SCMP_ACT_NOTIFY"}],
+             listenerPath=os.path.join(t.workdir, "no-such.sock"))
+    cid, r = t.create(b, expect_ok=False)
+    t.check(r.rc != 0, "create succeeded without a seccomp listener to send to")
+
+
 @case("linux.seccomp-without-nnp", "config-linux.md#seccomp", "MUST",
       "The seccomp filter is applied also when noNewPrivileges is false.")
 def _(t):
@@ -687,6 +782,18 @@ def _(t):
     m = [m for m in rep["mounts"] if m["point"] == "/newmnt"]
     t.check(m and any(o.startswith("context=") for o in m[-1]["super"]),
             f"/newmnt super options: {m[-1]['super'] if m else None}")
+
+
+@case("linux.intel-rdt-no-resctrl", "config-linux.md#intelrdt", "MUST",
+      "If intelRdt is set and no resctrl filesystem is mounted in the runtime mount namespace, "
+      "the runtime MUST generate an error.")
+def _(t):
+    if any(m["type"] == "resctrl" for m in _host.mountinfo()):
+        t.skip("a resctrl filesystem is mounted on this host: the error path cannot be checked")
+    b = t.bundle("exit", "0")
+    b.linux["intelRdt"] = {"closID": "servin-conformance", "l3CacheSchema": "L3:0=f"}
+    r = t.run(b)
+    t.check(r.rc != 0, "intelRdt was accepted without a resctrl filesystem")
 
 
 # -- personality, time ---------------------------------------------------------------

@@ -30,14 +30,15 @@ KNOWN_FAILURES = {
         "linux.ns-time-created", "linux.time-offsets", "linux.devices-conflict",
         "linux.rootfs-propagation-slave", "linux.rootfs-propagation-shared",
         "linux.rootfs-propagation-unbindable", "linux.personality",
-        "linux.personality-invalid",
+        "linux.personality-invalid", "linux.seccomp-errnoret-unsupported",
     },
     "crun": {
         "delete.created", "hooks.state-stdin", "hooks.failure-runs-poststop",
         "hooks.startcontainer-failure", "config.capabilities-ungrantable",
         "linux.ns-time-created", "linux.time-offsets", "linux.devices-conflict",
         "linux.rootfs-propagation-slave", "linux.rootfs-propagation-invalid",
-        "linux.cgroups-error-leaves-nothing",
+        "linux.cgroups-error-leaves-nothing", "linux.ns-duplicate",
+        "linux.intel-rdt-no-resctrl",
         "hooks.start-order",  # intermittent: poststart can finish before startContainer
     },
 }
