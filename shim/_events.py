@@ -8,7 +8,6 @@ exec-added, exec-started, exit, delete ...).  One thread sends them: as a
 through ``<publish-binary> --address A publish --topic T --namespace N``
 with the event Any on stdin.
 """
-import os
 import queue
 import threading
 import time

@@ -233,6 +233,8 @@ class TaskService:
                 return _delete_response(p)
             started = p.pid and p.state != STOPPED
             p.delete()
+            for x in c.execs.values():       # not deleted by the client: free their fds
+                x.io.close()
             if started and not p.exited:
                 p.wait(2.0)
             if not p.exited:

@@ -228,6 +228,13 @@ def test_two_containers_of_a_pod_share_one_shim(ctd):
     wait_status(ctd, "p1", "STOPPED")
     ctd.ctr("tasks", "delete", "p1")
     assert shim in ctd.shim_pids()        # still serving p2
+    # More pod members come and go: the shim's fds don't grow.
+    fds = len(os.listdir(f"/proc/{shim}/fd"))
+    for n in ("p3", "p4", "p5"):
+        ctd.ctr(*ctd.run_args("--rm", "--annotation", "io.kubernetes.cri.sandbox-id=pod-a",
+                              h.IMAGE, n, "sh", "-c", "echo x; echo y >&2"))
+    ctd.ctr("tasks", "exec", "--fifo-dir", ctd.fifo_dir, "--exec-id", "x1", "p2", "true")
+    assert len(os.listdir(f"/proc/{shim}/fd")) <= fds
     wait_status(ctd, "p2", "RUNNING")
     ctd.ctr("tasks", "kill", "-s", "SIGKILL", "p2")
     wait_status(ctd, "p2", "STOPPED")
