@@ -335,6 +335,12 @@ def test_update_resources_through_the_task_api(ctd):
     if "memory" in v1:
         with open(f"/sys/fs/cgroup/memory{v1['memory']}/memory.limit_in_bytes") as f:
             assert int(f.read()) == 67108864
+    if os.path.exists("/sys/fs/cgroup/cgroup.controllers"):      # cgroup v2 only
+        d = "/sys/fs/cgroup" + v1[""]
+        with open(d + "/memory.max") as f:
+            assert int(f.read()) == 67108864
+        with open(d + "/pids.max") as f:
+            assert f.read().strip() == "99"
     ctd.ctr("tasks", "kill", "-s", "SIGKILL", "up1")
     wait_status(ctd, "up1", "STOPPED")
     ctd.ctr("tasks", "delete", "up1")
