@@ -163,11 +163,13 @@ def test_init_exit_takes_execs_down_and_reports_them_first(ctd):
     assert got[-1][0] == "/tasks/delete", got
 
 
-def run_in_pty(cmd, rows, cols, timeout=20):
+def run_in_pty(cmd, rows, cols, timeout=20, during=None):
+    """Run ``cmd`` on a new pty of rows x cols; ``during()`` runs meanwhile."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
     p = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=slave, start_new_session=True)
     os.close(slave)
+    seen = during() if during else None
     out = b""
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -183,16 +185,37 @@ def run_in_pty(cmd, rows, cols, timeout=20):
         elif p.poll() is not None:
             break
     os.close(master)
+    if during:
+        return p.wait(10), out, seen
     return p.wait(10), out
+
+
+def winsize_of(ctd, id):
+    """(rows, cols) of the container's stdin terminal, read through /proc."""
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        line = [x for x in ctd.ctr("tasks", "ls").stdout.decode().splitlines()[1:]
+                if x.split()[:1] == [id]]
+        if line and line[0].split()[2] == "RUNNING":
+            pid = int(line[0].split()[1])
+            fd = os.open(f"/proc/{pid}/fd/0", os.O_RDONLY | os.O_NOCTTY)
+            try:
+                rows, cols, _, _ = struct.unpack("HHHH", fcntl.ioctl(fd, termios.TIOCGWINSZ, b"\0" * 8))
+            finally:
+                os.close(fd)
+            return rows, cols
+        time.sleep(0.05)
+    return None
 
 
 def test_tty_container(ctd):
     cmd = [h.CTR, "-a", ctd.sock, "-n", ctd.namespace] + ctd.run_args(
-        "--rm", "-t", h.IMAGE, "tty1", "sh", "-c", "tty; exit 7")
-    code, out = run_in_pty(cmd, 33, 101)
+        "--rm", "-t", h.IMAGE, "tty1", "sh", "-c", "tty; sleep 1; exit 7")
+    code, out, size = run_in_pty(cmd, 33, 101, during=lambda: winsize_of(ctd, "tty1"))
     assert code == 7, out
     assert b"/dev/pts/" in out, out
-    # ctr sends ResizePty with its own size; a failure is logged as "console resize".
+    # ctr sends ResizePty with its own window size; the container's pty has it.
+    assert size == (33, 101), size
     assert b"console resize" not in out, out
 
 
