@@ -12,7 +12,7 @@ try:
 except ImportError:
     pytest.skip("generated protos missing (install the project)", allow_module_level=True)
 
-from google.protobuf import empty_pb2  # noqa: E402
+from google.protobuf import any_pb2, empty_pb2  # noqa: E402
 
 from servin.shim import _codes  # noqa: E402
 from servin.shim._errors import NotFound, RPCError  # noqa: E402
@@ -158,3 +158,50 @@ def test_asyncio_client_and_server():
         await asyncio.wait_for(task, 5)
 
     asyncio.run(main())
+
+
+# -- events publisher ---------------------------------------------------------------------
+
+def test_publisher_forwards_envelopes_in_order(tmp_path):
+    from servin.shim._events import Publisher
+    from servin.shim import _messages as M
+    got = []
+    srv = Server()
+    srv.register("containerd.services.events.ttrpc.v1.Events", {
+        "Forward": Method(events_service_pb2.ForwardRequest,
+                          lambda req: (got.append(req), empty_pb2.Empty())[1])})
+    path = str(tmp_path / "ttrpc.sock")
+    ls = socket.socket(socket.AF_UNIX)
+    ls.bind(path)
+    ls.listen(1)
+    threading.Thread(target=lambda: srv.serve_connection(ls.accept()[0]), daemon=True).start()
+    pub = Publisher("ns1", "unix://" + path)
+    pub.publish(M.TaskCreate(container_id="c1", pid=5))
+    pub.publish(M.TaskStart(container_id="c1", pid=5))
+    e = M.TaskExit(container_id="c1", id="c1", pid=5, exit_status=3)
+    e.exited_at.FromNanoseconds(10**18)
+    pub.publish(e)
+    pub.flush(5)
+    assert [r.envelope.topic for r in got] == ["/tasks/create", "/tasks/start", "/tasks/exit"]
+    env = got[2].envelope
+    assert env.namespace == "ns1" and env.event.type_url == "containerd.events.TaskExit"
+    ex = events_pb2.TaskExit.FromString(env.event.value)
+    assert (ex.exit_status, ex.exited_at.seconds) == (3, 10**9)
+    ls.close()
+
+
+def test_publisher_falls_back_to_the_publish_binary(tmp_path):
+    from servin.shim._events import Publisher
+    from servin.shim._reaper import Reaper
+    from servin.shim import _messages as M
+    script = tmp_path / "containerd"
+    script.write_text(f'#!/bin/sh\necho "$@" > {tmp_path}/args\ncat > {tmp_path}/stdin\n')
+    script.chmod(0o755)
+    pub = Publisher("ns2", None, str(script), "/run/x.sock", Reaper())
+    pub.publish(M.TaskOOM(container_id="c9"))
+    pub.flush(10)
+    assert (tmp_path / "args").read_text().split() == [
+        "--address", "/run/x.sock", "publish", "--topic", "/tasks/oom", "--namespace", "ns2"]
+    a = any_pb2.Any.FromString((tmp_path / "stdin").read_bytes())
+    assert a.type_url == "containerd.events.TaskOOM"
+    assert events_pb2.TaskOOM.FromString(a.value).container_id == "c9"
