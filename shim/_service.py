@@ -19,14 +19,14 @@ from . import _mount
 from ._errors import AlreadyExists, InvalidArgument, NotFound, NotImplementedRPC
 from ._events import pack_any
 from ._io import ProcessIO
-from ._process import STOPPED, Exec, Init
+from ._process import STOPPED, Exec, Init, check
 from ._runtime import default_binary, make_runtime
-from ._bundle import read_runtime_config, runtime_config_path, write_runtime_config  # noqa: F401
+from ._bundle import write_runtime_config
 from ._server import Method
 
 ev = pb
 
-__all__ = ["TaskService", "SERVICE", "VERSION", "runtime_config_path"]
+__all__ = ["TaskService", "SERVICE", "VERSION"]
 
 SERVICE = "containerd.task.v2.Task"
 VERSION = "0.1.0"
@@ -265,7 +265,6 @@ class TaskService:
             if not spec.lstrip().startswith(b"{"):
                 raise InvalidArgument("exec spec is not a JSON object")
             io = ProcessIO(req.stdin, req.stdout, req.stderr, req.terminal)
-            from ._process import check
             check("exec", c.init.state)
             c.execs[req.exec_id] = Exec(c.id, req.exec_id, io, c.init, spec)
             self.publisher.publish(ev.TaskExecAdded(container_id=c.id, exec_id=req.exec_id))
@@ -354,7 +353,6 @@ class TaskService:
 
     def update(self, req):
         c = self._get(req.id)
-        from ._process import check
         check("update", c.init.state)
         path = os.path.join(c.bundle, "update-resources.json")
         with open(path, "wb") as f:
