@@ -65,6 +65,12 @@ def parse_report(text):
     return rep
 
 
+def _set_oom_score_adj(value):
+    """In the forked child, before exec: the runtime starts with ``value``."""
+    with open("/proc/self/oom_score_adj", "w") as f:
+        f.write(str(value))
+
+
 class Runtime:
     def __init__(self, argv, root, hide_cgroup2=False, timeout=TIMEOUT):
         self.argv = list(argv)       # binary + global args
@@ -102,11 +108,7 @@ class Runtime:
         base = out_path or os.path.join(self.root, f".io-{tag}")
         outp, errp = base + ".out", base + ".err"
         start = time.monotonic()
-        preexec = None
-        if oom_score_adj is not None:
-            def preexec():
-                with open("/proc/self/oom_score_adj", "w") as f:
-                    f.write(str(oom_score_adj))
+        preexec = None if oom_score_adj is None else (lambda: _set_oom_score_adj(oom_score_adj))
         with open(outp, "wb") as out, open(errp, "wb") as err:
             proc = subprocess.Popen(argv, stdin=stdin, stdout=out, stderr=err, cwd=cwd,
                                     start_new_session=True, preexec_fn=preexec)
