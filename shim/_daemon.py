@@ -45,6 +45,10 @@ class Log:
 def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False):
     set_subreaper()
     log = Log()
+    # A bug in a worker thread must not vanish (stderr is /dev/null).
+    threading.excepthook = lambda a: log(
+        f"internal error in thread {a.thread.name if a.thread else '?'}: "
+        f"{a.exc_type.__name__}: {a.exc_value}")
     stop = threading.Event()
     rfd, wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
     signal.set_wakeup_fd(wfd, warn_on_full_buffer=False)
@@ -66,7 +70,7 @@ def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False)
         os._exit(0)
 
     service = TaskService(reaper, publisher, namespace, shutdown_now, log)
-    server = Server(log)
+    server = Server(log, debug=debug)
     server.register(SERVICE, service.methods())
 
     os.set_inheritable(listen_fd, False)      # inherited from `start`: keep it ours

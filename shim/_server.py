@@ -33,9 +33,10 @@ class Method:
 
 
 class Server:
-    def __init__(self, log=None):
+    def __init__(self, log=None, debug=False):
         self.methods = {}           # (service, method) -> Method
         self.log = log or (lambda msg: None)
+        self.debug = debug          # log every call with its outcome
         self._conns = set()
         self._lock = threading.Lock()
 
@@ -101,6 +102,8 @@ class Server:
             except Exception as e:        # a bug: report it, keep serving
                 code, message = _codes.UNKNOWN, f"{type(e).__name__}: {e}"
                 self.log(f"ttrpc: {req.service}/{req.method} failed: {message}")
+        if self.debug:
+            self.log(f"ttrpc: {req.method} -> {_codes.NAMES.get(code, code)} {message}".rstrip())
         self._send(sock, conn, wlock, req.stream_id, code, message, payload)
         if m is not None and m.after is not None and code == _codes.OK:
             m.after()
