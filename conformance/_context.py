@@ -76,6 +76,7 @@ class Runtime:
         self.argv = list(argv)       # binary + global args
         self.root = root
         self.timeout = timeout       # seconds for one invocation
+        self.deadline = None         # time.monotonic() by which the run must end
         self.hide_cgroup2 = hide_cgroup2
         os.makedirs(root, exist_ok=True)
 
@@ -104,6 +105,8 @@ class Runtime:
         container inherits them, so pipes would never reach EOF)."""
         argv = self.command(*args)
         timeout = timeout or self.timeout
+        if self.deadline is not None:  # the run's budget bounds every call
+            timeout = max(1.0, min(timeout, self.deadline - time.monotonic()))
         tag = uuid.uuid4().hex[:8]
         base = out_path or os.path.join(self.root, f".io-{tag}")
         outp, errp = base + ".out", base + ".err"
@@ -122,6 +125,9 @@ class Runtime:
                 proc.wait()
                 rc = "timeout"
         seconds = time.monotonic() - start
+        if rc == "timeout":
+            raise CaseFailed(f"`{' '.join(args)}` did not finish within {timeout:.0f}s "
+                             "(killed)")
         with open(outp, errors="replace") as f:
             o = f.read()
         with open(errp, errors="replace") as f:
@@ -359,13 +365,16 @@ class Context:
             except Exception as e:  # cleanup must go on
                 errors.append(f"cleanup: {e}")
         for cid in self.ids:
-            if self.rt.state(cid) is not None:
-                r = self.rt.run("delete", "--force", cid)
-                if r.rc != 0 and self.rt.state(cid) is not None:
-                    # A created container's init may be blocked; kill and retry.
-                    self.rt.run("kill", cid, "KILL")
-                    time.sleep(0.2)
-                    self.rt.run("delete", "--force", cid)
+            try:
+                if self.rt.state(cid) is not None:
+                    r = self.rt.run("delete", "--force", cid)
+                    if r.rc != 0 and self.rt.state(cid) is not None:
+                        # A created container's init may be blocked; kill and retry.
+                        self.rt.run("kill", cid, "KILL")
+                        time.sleep(0.2)
+                        self.rt.run("delete", "--force", cid)
+            except CaseFailed as e:
+                errors.append(f"cleanup of {cid}: {e}")
         return errors
 
 

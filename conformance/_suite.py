@@ -80,6 +80,8 @@ def run_suite(runtime_argv, patterns=None, hide_cgroup2=False, on_result=None, b
         make_rootfs_template(template)
         rt = Runtime(runtime_argv, os.path.join(work, "root"), hide_cgroup2=hide_cgroup2,
                      **({"timeout": op_timeout} if op_timeout else {}))
+        if budget is not None:
+            rt.deadline = started + budget
         for n, c in enumerate(select(patterns)):
             if budget is not None and time.monotonic() - started > budget:
                 res = Result(c.id, c.section, c.level, SKIP, f"time budget of {budget}s used up")
