@@ -457,6 +457,26 @@ def _(t):
                                                "the runtime had 123")
 
 
+@case("config.scheduler", "config.md#linux-process", "MUST",
+      "scheduler sets the scheduling policy and nice value of the process (SCHED_BATCH, nice 5).")
+def _(t):
+    b = t.bundle("sched")
+    b.process["scheduler"] = {"policy": "SCHED_BATCH", "nice": 5}
+    rep = t.run_ok(b)
+    t.check((rep.get("sched.policy"), rep.get("sched.nice")) == ("3", "5"),
+            f"policy {rep.get('sched.policy')} (SCHED_BATCH is 3), nice {rep.get('sched.nice')}")
+
+
+@case("config.io-priority", "config.md#linux-process", "MUST",
+      "ioPriority sets the I/O scheduling class and priority (IOPRIO_CLASS_BE, 6).")
+def _(t):
+    b = t.bundle("ioprio")
+    b.process["ioPriority"] = {"class": "IOPRIO_CLASS_BE", "priority": 6}
+    rep = t.run_ok(b)
+    want = (2 << 13) | 6
+    t.check(rep.get("ioprio") == str(want), f"ioprio {rep.get('ioprio')}, want {want} (BE, 6)")
+
+
 @case("config.apparmor", "config.md#linux-process", "MUST",
       "apparmorProfile is the AppArmor profile of the process (unconfined here).")
 def _(t):

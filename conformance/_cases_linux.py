@@ -327,6 +327,14 @@ def _(t):
     t.check(_cg_file(t, pid, "memory", "memory.swappiness") == "10", "memory.swappiness")
 
 
+@case("linux.cgroups-memory-unlimited", "config-linux.md#memory", "MUST",
+      "Values for memory specify the limit in bytes, or -1 for unlimited memory.")
+def _(t):
+    cid, pid = _cg_container(t, {"memory": {"limit": -1}}, "memory")
+    got = int(_cg_file(t, pid, "memory", "memory.limit_in_bytes"))
+    t.check(got >= 1 << 62, f"memory.limit_in_bytes = {got}: not unlimited")
+
+
 @case("linux.cgroups-memory-oom", "config-linux.md#memory", "MUST",
       "memory.disableOOMKiller disables the OOM killer for the cgroup; memory.swap sets "
       "memory+swap.")

@@ -3,7 +3,8 @@
  * "key=value" line per fact, for each command given on the command line:
  *
  *   servin-checker id status rlimits umask cwd uts oom personality ns pid
- *   servin-checker all                       (all of the above)
+ *   servin-checker sched ioprio              sched.policy=<n> sched.nice=<n>; ioprio=<raw value>
+ *   servin-checker all                       (all of the above but sched and ioprio)
  *   servin-checker mounts                    (mount=<point>\t<opts>\t<type>\t<super>\t<optional fields>)
  *   servin-checker env NAME                  env.NAME=value | env.NAME!unset
  *   servin-checker read PATH                 read.PATH=<errno>:<bytes>
@@ -31,6 +32,7 @@
 #include <fcntl.h>
 #include <grp.h>
 #include <limits.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -323,6 +325,17 @@ int main(int argc, char **argv)
             do_ns(), used = 1;
         if (all || strcmp(c, "pid") == 0) {
             printf("pid=%d\nppid=%d\n", getpid(), getppid());
+            used = 1;
+        }
+        if (strcmp(c, "sched") == 0) {
+            errno = 0;
+            int nice = getpriority(PRIO_PROCESS, 0);
+            printf("sched.policy=%d\nsched.nice=%d\n", sched_getscheduler(0), errno ? -100 : nice);
+            used = 1;
+        }
+        if (strcmp(c, "ioprio") == 0) {
+            long v = syscall(SYS_ioprio_get, 1 /* IOPRIO_WHO_PROCESS */, 0);
+            printf("ioprio=%ld\n", v < 0 ? -(long)errno : v);
             used = 1;
         }
         if (used)

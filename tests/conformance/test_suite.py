@@ -31,6 +31,7 @@ KNOWN_FAILURES = {
         "linux.rootfs-propagation-slave", "linux.rootfs-propagation-shared",
         "linux.rootfs-propagation-unbindable", "linux.personality",
         "linux.personality-invalid", "linux.seccomp-errnoret-unsupported",
+        "config.scheduler", "config.io-priority",
     },
     "crun": {
         "delete.created", "hooks.state-stdin", "hooks.failure-runs-poststop",
@@ -38,7 +39,7 @@ KNOWN_FAILURES = {
         "linux.ns-time-created", "linux.time-offsets", "linux.devices-conflict",
         "linux.rootfs-propagation-slave", "linux.rootfs-propagation-invalid",
         "linux.cgroups-error-leaves-nothing", "linux.ns-duplicate",
-        "linux.intel-rdt-no-resctrl",
+        "linux.intel-rdt-no-resctrl", "config.scheduler", "config.io-priority",
         # intermittent: crun runs poststart without waiting for the exec
         "hooks.start-order", "hooks.poststart-after-exec",
     },
