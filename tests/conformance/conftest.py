@@ -6,6 +6,7 @@ tree is put on ``sys.path`` (``servin`` is a PEP 420 namespace package, so
 it merges with an installed ``servin``).
 """
 import atexit
+import importlib
 import os
 import shutil
 import subprocess
@@ -28,8 +29,9 @@ def _ensure_importable():
     os.makedirs(os.path.join(tree, "servin"))
     os.symlink(os.path.join(REPO, "conformance"), os.path.join(tree, "servin", "conformance"))
     sys.path.insert(0, tree)
-    for name in [m for m in sys.modules if m == "servin" or m.startswith("servin.")]:
-        del sys.modules[name]
+    # ``servin`` is a namespace package: its __path__ follows sys.path, so
+    # an already imported servin.runtime stays as it is.
+    importlib.invalidate_caches()
 
 
 _ensure_importable()
