@@ -199,6 +199,20 @@ def format_table(rows):
     return "\n".join(lines)
 
 
+def target_summary(rows):
+    """'servin-runc: targets met 3 of 7 (not measured: ...)' per servin runtime."""
+    out = []
+    for name in dict.fromkeys(r.runtime for r in rows if r.runtime.startswith("servin")):
+        mine = [r for r in rows if r.runtime == name]
+        met = sum(r.target == "met" for r in mine)
+        unmeasured = [r.bench.split(" ")[0] for r in mine if not r.target]
+        line = f"{name}: targets met {met} of {len(mine)}"
+        if unmeasured:
+            line += f" (not measured: {', '.join(unmeasured)})"
+        out.append(line)
+    return out
+
+
 def md_escape(text):
     return text.replace("|", "\\|").replace("\n", " ")
 
@@ -215,6 +229,9 @@ def format_markdown(rows, info):
     for row in rows:
         out.append("| " + " | ".join(md_escape(v) for v in row_cells(row, prev)) + " |")
         prev = row.bench
+    summary = target_summary(rows)
+    if summary:
+        out += [""] + [f"- {md_escape(line)}" for line in summary]
     return "\n".join(out) + "\n"
 
 
@@ -1141,6 +1158,8 @@ def main(argv=None):
         if rows:
             print(format_table(rows))
             print()
+            for line in target_summary(rows):
+                print(line)
             for key in [k for k in info if k not in ("date", "nproc", "kernel", "cpu")]:
                 print(f"{key}: {info[key]}")
             if args.markdown:

@@ -176,3 +176,12 @@ def test_spawn_wait_status_and_hang(monkeypatch, tmp_path):
         with pytest.raises(TimeoutError):
             run.spawn_wait(["/bin/sleep", "30"], err, procs)
         assert procs[0].returncode is not None      # killed and reaped
+
+
+def test_target_summary():
+    rows = _rows() + run.make_rows("2 x", "ns", {"servin-runc": run.Outcome([50e6]),
+                                                 "runc": run.Outcome([40e6])},
+                                   ["servin-runc", "runc"])
+    rows += run.make_rows("3 y", "ns", {"servin-runc": run.Outcome(error="failed: no exec"),
+                                        "runc": run.Outcome([1.0])}, ["servin-runc", "runc"])
+    assert run.target_summary(rows) == ["servin-runc: targets met 1 of 3 (not measured: 3)"]
