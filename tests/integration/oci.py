@@ -98,6 +98,13 @@ class Result:
     def err_lines(self):
         return [line for line in self.err.splitlines() if line.strip()]
 
+    @property
+    def error_lines(self):
+        """stderr lines that are not warnings (runc: level=warning; a
+        runtime may warn about a config it accepts before failing)."""
+        return [line for line in self.err_lines
+                if "warn" not in line.lower()]
+
     def __repr__(self):
         return "Result(argv=%r, rc=%r, out=%r, err=%r)" % (
             self.argv, self.rc, self.out[-2000:], self.err[-2000:])

@@ -13,10 +13,10 @@ SLEEP = ["sleep", "1000"]
 
 
 def assert_clean_failure(rt, res, *names, cid=None):
-    """Exit status 1, one stderr line mentioning one of ``names``
-    (case-insensitive), and no container left in ``list``."""
+    """Exit status 1, one stderr error line (warnings aside) mentioning one
+    of ``names`` (case-insensitive), and no container left in ``list``."""
     assert res.rc == 1, res
-    lines = res.err_lines
+    lines = res.error_lines
     assert len(lines) == 1, res
     assert "Traceback" not in res.err
     low = lines[0].lower()
@@ -45,7 +45,7 @@ def test_duplicate_id(ctx, rt):
     second = ctx.bundle(SLEEP)
     _, res = ctx.create(second, cid, check=False)
     assert res.rc == 1, res
-    assert len(res.err_lines) == 1, res
+    assert len(res.error_lines) == 1, res
     assert cid in res.err or "exist" in res.err.lower()
     # The first container is untouched.
     st = rt.state(cid)
@@ -106,7 +106,7 @@ def test_malformed_config_json_fails_cleanly(ctx, rt):
         f.write('{"ociVersion": "1.0.2", "process": ')
     res = rt("create", "--bundle", b.path, ctx.new_id())
     assert res.rc == 1, res
-    assert len(res.err_lines) == 1, res
+    assert len(res.error_lines) == 1, res
     assert rt.ids() == []
 
 
@@ -133,7 +133,7 @@ def test_mount_of_missing_source_fails(ctx, rt):
 def test_operations_on_missing_container(ctx, rt, cmd):
     res = rt(*cmd, "oci-it-does-not-exist")
     assert res.rc == 1, res
-    assert len(res.err_lines) == 1, res
+    assert len(res.error_lines) == 1, res
     assert "oci-it-does-not-exist" in res.err or "exist" in res.err.lower()
 
 
