@@ -34,7 +34,7 @@ DEFAULT_RUNTIME = "servin-runc"
 ENV_PATH = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 # A runtime command that hangs is a failure, not a stuck suite (runc needs
 # ~30 ms per command; this is generous for a loaded 2-core machine).
-COMMAND_TIMEOUT = 15
+COMMAND_TIMEOUT = 10
 
 USER_UID = 1000
 USER_GID = 1000
