@@ -4,6 +4,7 @@ semantics and the namespace each hook runs in."""
 
 import json
 import os
+import signal
 import time
 
 import pytest
@@ -36,6 +37,16 @@ def recording_bundle(ctx, process=None):
         name: [recorder(name, "/tmp" if name == "startContainer" else host_dir)]
         for name in HOOK_NAMES}
     return b, host_dir
+
+
+def kill_if_sleeping(pid):
+    """Teardown for a hook the runtime failed to abort."""
+    try:
+        with open("/proc/%d/cmdline" % pid, "rb") as f:
+            if f.read().startswith(b"sleep\0"):
+                os.kill(pid, signal.SIGKILL)
+    except (OSError, ProcessLookupError):
+        pass
 
 
 def read_order(host_dir):
@@ -173,14 +184,23 @@ def test_hook_args_and_env(ctx, rt):
 
 def test_hook_timeout_fails_create(ctx, rt):
     b = ctx.bundle(SLEEP)
+    pidfile = os.path.join(ctx.tmp, "hook.pid")
     b.config["hooks"] = {"prestart": [
-        {"path": "/bin/sleep", "args": ["sleep", "20"], "timeout": 1}]}
+        {"path": HOST_SH,
+         "args": ["sh", "-c", 'echo $$ > "$0"; exec sleep 20', pidfile],
+         "timeout": 1}]}
     t0 = time.monotonic()
     cid, res = ctx.create(b, check=False)
     elapsed = time.monotonic() - t0
     assert res.rc != 0, res
-    assert elapsed < 10, "timeout not honoured (%.1fs)" % elapsed
+    assert elapsed < 8, "timeout not honoured (%.1fs)" % elapsed
     assert cid not in rt.ids()
+    # config.md: the hook is aborted, not left running.
+    with open(pidfile) as f:
+        hook_pid = int(f.read())
+    ctx.defer(kill_if_sleeping, hook_pid)
+    wait_until(lambda: not pid_alive(hook_pid), timeout=3,
+               what="the timed-out hook to be killed")
 
 
 def test_hook_within_timeout_succeeds(ctx, rt):
