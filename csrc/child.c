@@ -234,6 +234,40 @@ static int capset_all(const struct srv_plan *p)
     return (int)syscall(SYS_capset, &hdr, d);
 }
 
+/* Close every fd above stdio and --preserve-fds that the plan does not
+ * name: the runtime's own (the state-dir lock above all, which would
+ * otherwise stay held by the waiting init) must never reach the container. */
+static void close_unneeded(struct srv_plan *p)
+{
+    int keep[64];
+    int n = 0;
+    int base = 3 + p->preserve_fds;
+    int cand[] = {p->sync_fd, p->fifo_fd, p->console_fd};
+    for (unsigned i = 0; i < sizeof(cand) / sizeof(cand[0]); i++)
+        if (cand[i] >= base && n < 64)
+            keep[n++] = cand[i];
+    for (int i = 0; i < p->njoin && n < 64; i++)
+        if (p->join[i].fd >= base)
+            keep[n++] = p->join[i].fd;
+    for (int i = 0; i < p->nmounts && n < 64; i++)
+        if (p->mounts[i].userns_fd >= base)
+            keep[n++] = p->mounts[i].userns_fd;
+    /* sort (tiny n) */
+    for (int i = 1; i < n; i++)
+        for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+            int t = keep[j];
+            keep[j] = keep[j - 1];
+            keep[j - 1] = t;
+        }
+    unsigned int lo = (unsigned int)base;
+    for (int i = 0; i < n; i++) {
+        if ((unsigned int)keep[i] > lo)
+            syscall(SYS_close_range, lo, (unsigned int)keep[i] - 1, 0);
+        lo = (unsigned int)keep[i] + 1;
+    }
+    syscall(SYS_close_range, lo, ~0U, 0);
+}
+
 static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
 {
     struct srv_err err = {0};
@@ -242,6 +276,7 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     int rootfd = -1;
 
     g_sync = p->sync_fd;
+    close_unneeded(p);
 
     /* Until we are ready, die with the runtime (not when an intermediate
      * is our parent: it exits as soon as we exist). */
@@ -566,10 +601,11 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     /* 12. Every fd but stdio and --preserve-fds closes at exec. */
     syscall(SYS_close_range, 3 + p->preserve_fds, ~0U, CLOSE_RANGE_CLOEXEC);
 
-    /* 13. Ready: wait for start. */
+    /* 13. Ready: wait for start.  The death signal goes first: `create`
+     *     exits as soon as it reads READY. */
+    prctl(PR_SET_PDEATHSIG, 0);
     if (srv_send_msg(g_sync, SRV_MSG_READY, 0, NULL, 0, -1) < 0)
         FAIL("sync", "tell the runtime we are ready", NULL, NULL);
-    prctl(PR_SET_PDEATHSIG, 0);
     if (p->fifo_fd >= 0) {
         char c;
         ssize_t r;

@@ -71,10 +71,23 @@ static const char *split_last(const char *path, char *buf, size_t cap)
     return slash + 1;
 }
 
-/* mkdir -p inside the root; returns an O_PATH fd of the directory. */
+static int mkdir_all(int rootfd, const char *path, mode_t mode, int depth);
+
+/* mkdir -p inside the root; returns an O_PATH fd of the directory.  A
+ * dangling symlink on the way is followed as the container would see it
+ * (an absolute target is relative to the rootfs) and its target created. */
 int srv_mkdir_all(int rootfd, const char *path, mode_t mode)
 {
+    return mkdir_all(rootfd, path, mode, 0);
+}
+
+static int mkdir_all(int rootfd, const char *path, mode_t mode, int depth)
+{
     char buf[4096 + 2];
+    if (depth > 40) {
+        errno = ELOOP;
+        return -1;
+    }
     int fd = srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
     if (fd >= 0 || errno != ENOENT)
         return fd;
@@ -83,7 +96,7 @@ int srv_mkdir_all(int rootfd, const char *path, mode_t mode)
         errno = ENOENT;
         return -1;
     }
-    int parent = srv_mkdir_all(rootfd, buf, mode);
+    int parent = mkdir_all(rootfd, buf, mode, depth + 1);
     if (parent < 0)
         return -1;
     if (mkdirat(parent, last, mode) < 0 && errno != EEXIST) {
@@ -92,8 +105,32 @@ int srv_mkdir_all(int rootfd, const char *path, mode_t mode)
         errno = saved;
         return -1;
     }
+    fd = srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+    if (fd < 0 && errno == ENOENT) {
+        /* last exists but does not resolve: a dangling symlink */
+        char target[4096], next[4096 * 2 + 2];
+        ssize_t n = readlinkat(parent, last, target, sizeof(target) - 1);
+        if (n > 0) {
+            target[n] = '\0';
+            size_t k = 0;
+            if (target[0] != '/') {
+                k = srv_strlcpy(next, buf, sizeof(next));
+                k += srv_strlcpy(next + k, "/", sizeof(next) - k);
+            }
+            srv_strlcpy(next + k, target, sizeof(next) - k);
+            int t = mkdir_all(rootfd, next, mode, depth + 1);
+            if (t >= 0) {
+                close(t);
+                fd = srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+            }
+        } else {
+            errno = ENOENT;
+        }
+    }
+    int saved = errno;
     close(parent);
-    return srv_open_in_root(rootfd, path, O_PATH | O_DIRECTORY);
+    errno = saved;
+    return fd;
 }
 
 /* Create (if needed) and open a mount target: a directory or a file. */

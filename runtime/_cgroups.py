@@ -168,16 +168,38 @@ class Manager:
             except OSError as e:
                 raise SystemError_(f"create cgroup {q}", errno=e.errno) from None
             self.created.append(q)
-            if name == "cpuset":
-                # a new v1 cpuset is empty: inherit the parent's cpus and mems
-                for f in ("cpuset.cpus", "cpuset.mems"):
-                    try:
-                        with open(os.path.join(os.path.dirname(q), f)) as src:
-                            v = src.read().strip()
-                        with open(os.path.join(q, f), "w") as dst:
-                            dst.write(v)
-                    except OSError:
-                        pass
+        if name == "cpuset":
+            # a new v1 cpuset is empty and takes no task: fill every level
+            # from its parent (a level another runtime made may be empty too)
+            self._fill_cpuset(d)
+
+    def _fill_cpuset(self, d):
+        chain = []
+        p = d
+        while os.path.exists(os.path.join(os.path.dirname(p), "cpuset.cpus")) and p != os.path.dirname(p):
+            chain.append(p)
+            p = os.path.dirname(p)
+        for q in reversed(chain):
+            for f in ("cpuset.cpus", "cpuset.mems"):
+                try:
+                    with open(os.path.join(q, f)) as cur:
+                        if cur.read().strip():
+                            continue
+                    with open(os.path.join(os.path.dirname(q), f)) as src:
+                        v = src.read().strip()
+                    with open(os.path.join(q, f), "w") as dst:
+                        dst.write(v)
+                except OSError:
+                    pass
+
+    # -- resources (linux.resources) --------------------------------------
+    def apply(self, res):
+        """Write linux.resources into the cgroup files.  A field whose
+        controller this host lacks is an error naming the field."""
+        if not res:
+            return
+        from ._resources import apply
+        apply(self, res)
 
     def add(self, pid):
         for name, d in self.dirs.items():

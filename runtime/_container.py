@@ -13,7 +13,7 @@ import time
 
 from . import _hooks, _plan, _state
 from ._cgroups import Manager, manager_for
-from ._errors import ChildError, ConfigError, InvalidState, ServinError, SystemError_
+from ._errors import ChildError, ConfigError, HookError, InvalidState, ServinError, SystemError_
 
 OCI_VERSION = "1.2.0"
 
@@ -93,6 +93,7 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
     try:
         cg = manager_for(plan.cgroups_path, cid)
         cg.create()
+        cg.apply(plan.resources)
         _plan.finish_mounts(plan, cg.dirs)
         n = plan.native
         if use_fifo:
@@ -141,8 +142,13 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         container.save(data)
         if pid_file:
             _write_pid_file(pid_file, pid)
-    except BaseException:
+    except BaseException as e:
         _abort(container, pid, sync, cg)
+        if isinstance(e, (HookError, ChildError)) and pid > 0:
+            # runtime.md lifecycle: a failing create hook continues at
+            # delete, whose poststop hooks run (as warnings)
+            _hooks.run("poststop", plan.hooks.get("poststop"),
+                       hook_state(cid, _state.STOPPED, pid, bundle, plan.annotations), warn=Log.warn)
         raise
     return spawned
 
@@ -262,7 +268,14 @@ def start(root, cid):
     with c:
         c.load()
         _state.check("start", c.status(), cid)
-        _release_fifo(c)
+        try:
+            _release_fifo(c)
+        except ChildError:
+            # a startContainer hook (or exec) failed: the container is
+            # stopped and deleted (runtime-spec lifecycle step 7 -> 12)
+            _wait_gone(c.data["pid"])
+            destroy(c)
+            raise
         d = c.data
         _hooks.run("poststart", d.get("hooks", {}).get("poststart"),
                    hook_state(cid, _state.RUNNING, d["pid"], d["bundle"], d.get("annotations")),

@@ -407,7 +407,9 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds):
         if prop not in mo.PROPAGATION:
             raise ConfigError(f"linux.rootfsPropagation: unknown value {prop!r}")
         flag = mo.PROPAGATION[prop]
-        n["root_propagation"] = flag
+        # "/" must stay bindable for the rootfs bind: unbindable is applied
+        # to the new root only, after pivot_root
+        n["root_propagation"] = 0 if flag & mo.MS_UNBINDABLE else flag
         n["rootfs_propagation"] = flag
         if flag & mo.MS_SHARED:
             n["parent_mount"] = _parent_mount(rootfs).encode()
