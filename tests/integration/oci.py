@@ -507,8 +507,9 @@ class Context:
         return self._detached("create", bundle, cid, flags, check, cwd,
                               global_args)
 
-    def run_detached(self, bundle, cid=None, *flags, check=True):
-        return self._detached("run", bundle, cid, ("--detach",) + flags,
+    def run_detached(self, bundle, cid=None, *flags, check=True,
+                     detach_flag="--detach"):
+        return self._detached("run", bundle, cid, (detach_flag,) + flags,
                               check, None, ())
 
     def _detached(self, cmd, bundle, cid, flags, check, cwd, global_args):

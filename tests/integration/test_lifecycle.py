@@ -246,6 +246,20 @@ def test_bundle_defaults_to_cwd(ctx, rt):
     assert rt.state(cid)["bundle"] == os.path.realpath(b.path)
 
 
+def test_short_flags(ctx, rt):
+    # runc's short spellings: create -b, run -d -b, list -f, delete -f.
+    b1, b2 = ctx.bundle(SLEEP), ctx.bundle(SLEEP)
+    b1.write()
+    b2.write()
+    c1, _ = ctx.create(None, None, "-b", b1.path)
+    c2, _ = ctx.run_detached(None, None, "-b", b2.path, detach_flag="-d")
+    status = {e["id"]: e["status"]
+              for e in json.loads(rt("list", "-f", "json").out)}
+    assert status == {c1: "created", c2: "running"}
+    assert rt("delete", "-f", c2).rc == 0
+    assert rt.ids() == [c1]
+
+
 # ----------------------------------------------------------------- list
 
 
