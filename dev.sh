@@ -34,10 +34,10 @@ setup() {
     if [ ! -x "$VENV/bin/python3" ]; then
         "$PY" -m venv "$VENV"
     fi
-    local stamp=$VENV/.deps-1
+    local stamp=$VENV/.deps-2
     if [ ! -e "$stamp" ]; then
         "$VENV/bin/pip" install -q --disable-pip-version-check \
-            "setuptools>=65" wheel pytest hypothesis grpcio-tools protobuf
+            "setuptools>=65" wheel pytest hypothesis grpcio-tools protobuf jsonschema
         touch "$stamp"
     fi
     # Always rebuild: the install is a plain (non-editable) one so the

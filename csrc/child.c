@@ -319,8 +319,12 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     if (rootfd < 0)
         FAIL("rootfs", "open rootfs ", p->rootfs, NULL);
     if (p->mount_ns) {
-        unsigned long prop = p->root_propagation ? p->root_propagation : (MS_SLAVE | MS_REC);
-        if (mount(NULL, "/", NULL, prop, NULL) < 0)
+        /* Nothing of ours may propagate to the host: rslave first, then
+         * what rootfsPropagation asks for (a non-recursive flag touches
+         * "/" only, and pivot_root refuses a shared parent mount). */
+        if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+            FAIL("rootfs", "make / a recursive slave", NULL, NULL);
+        if (p->root_propagation && mount(NULL, "/", NULL, p->root_propagation, NULL) < 0)
             FAIL("rootfs", "set the propagation of /", NULL, NULL);
         if (p->parent_mount && mount(NULL, p->parent_mount, NULL, MS_PRIVATE, NULL) < 0)
             FAIL("rootfs", "make the rootfs parent mount private: ", p->parent_mount, NULL);
@@ -338,7 +342,7 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
             if (srv_make_device(rootfd, &p->devices[i], &err) < 0)
                 die(&err);
     }
-    if (p->cwd && p->cwd[0]) {
+    if (p->cwd && p->cwd[0] && !p->exec_mode) {
         int fd = srv_mkdir_all(rootfd, p->cwd, 0755);
         if (fd < 0)
             FAIL("cwd", "create the working directory ", p->cwd, NULL);
@@ -391,6 +395,17 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
         close(master);
         if (dup2(slave, 0) < 0 || dup2(slave, 1) < 0 || dup2(slave, 2) < 0)
             FAIL("console", "attach the pty to stdio", NULL, NULL);
+        /* /dev/console is the pty (config-linux.md, default devices) */
+        {
+            char src[64], num[24];
+            size_t k = srv_strlcpy(src, "/proc/self/fd/", sizeof(src));
+            srv_itoa(slave, num);
+            srv_strlcpy(src + k, num, sizeof(src) - k);
+            struct srv_mount cm = {.source = src, .target = "/dev/console", .kind = SRV_MNT_BIND,
+                                   .file_target = 1, .userns_fd = -1};
+            if (p->mount_ns && srv_do_mount(rootfd, &cm, &err) < 0)
+                die(&err);
+        }
         if (slave > 2)
             close(slave);
         if (ioctl(0, TIOCSCTTY, 0) < 0)
@@ -448,7 +463,12 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     if (p->mount_ns) {
         if (p->rootfs_propagation && mount(NULL, "/", NULL, p->rootfs_propagation, NULL) < 0)
             FAIL("rootfs", "set rootfsPropagation", NULL, NULL);
-        /* 7. Read-only and masked paths, then a read-only root. */
+        /* 7. sysctl through the container's /proc, while /proc/sys is
+         *    still writable; then read-only and masked paths and a
+         *    read-only root. */
+        for (int i = 0; i < p->nsysctl; i++)
+            if (write_file(p->sysctl_keys[i], p->sysctl_values[i]) < 0)
+                FAIL("sysctl", "write ", p->sysctl_keys[i], NULL);
         for (int i = 0; i < p->nreadonly; i++) {
             if (mount(p->readonly[i], p->readonly[i], NULL, MS_BIND | MS_REC, NULL) < 0) {
                 if (errno == ENOENT)
@@ -484,9 +504,6 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
         FAIL("hostname", "sethostname ", p->hostname, NULL);
     if (p->domainname && setdomainname(p->domainname, strlen(p->domainname)) < 0)
         FAIL("domainname", "setdomainname ", p->domainname, NULL);
-    for (int i = 0; i < p->nsysctl; i++)
-        if (write_file(p->sysctl_keys[i], p->sysctl_values[i]) < 0)
-            FAIL("sysctl", "write ", p->sysctl_keys[i], NULL);
     if (p->oom_score_adj && write_file("/proc/self/oom_score_adj", p->oom_score_adj) < 0)
         FAIL("oomScoreAdj", "write /proc/self/oom_score_adj = ", p->oom_score_adj, NULL);
     if (p->keyring) {
@@ -606,7 +623,9 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     prctl(PR_SET_PDEATHSIG, 0);
     if (srv_send_msg(g_sync, SRV_MSG_READY, 0, NULL, 0, -1) < 0)
         FAIL("sync", "tell the runtime we are ready", NULL, NULL);
-    if (p->fifo_fd >= 0) {
+    if (p->exec_mode) {
+        /* exec: nothing to wait for */
+    } else if (p->fifo_fd >= 0) {
         char c;
         ssize_t r;
         do {

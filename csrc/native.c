@@ -394,6 +394,7 @@ static int parse_plan(struct arena *a, PyObject *d, struct srv_plan *p)
         parse_hooks(a, d, "start_container_hooks", &p->sc_hooks, &p->nsc_hooks) < 0)
         return -1;
     LONG("preserve_fds", 0, p->preserve_fds);
+    LONG("exec_mode", 0, p->exec_mode);
     p->hostname = get_str(a, d, "hostname");
     p->domainname = get_str(a, d, "domainname");
     l = get_list(d, "sysctl", &n);

@@ -127,6 +127,9 @@ struct srv_plan {
     struct srv_hook *sc_hooks;   /* startContainer */
     int nsc_hooks;
     int preserve_fds;
+    int exec_mode;            /* exec into a running container: every namespace is
+                                 joined (mount_ns = 0, rootfs "/"), no cwd creation,
+                                 no wait for start after READY */
 
     /* the process */
     char *hostname;

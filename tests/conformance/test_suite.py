@@ -21,6 +21,11 @@ OP_TIMEOUT = 10  # seconds for one runtime invocation
 
 # Examined in docs/conformance.md ("Runtime deviations").
 KNOWN_FAILURES = {
+    # servin-runc's deliberate choices, explained in docs/runtime.md:
+    # delete of a created container works (containerd's runc shim needs
+    # it), and an unknown capability name is an error, not a warning
+    # (the isolation issue asks for that over config.md's SHOULD).
+    "servin-runc": {"delete.created", "config.capabilities-unknown"},
     "runc": {
         "delete.created", "hooks.create-order", "hooks.start-order",
         "hooks.poststart-after-exec", "hooks.startcontainer-failure",
