@@ -24,6 +24,7 @@ COMMANDS = {
     "list": "list containers",
     "spec": "create a new specification file (config.json)",
     "features": "show the enabled features",
+    "exec": "execute a new process inside the container",
 }
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
 
