@@ -579,7 +579,11 @@ static PyObject *py_set_subreaper(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+PyObject *srv_py_seccomp_compile(PyObject *self, PyObject *args);   /* seccomp.c */
+
 static PyMethodDef methods[] = {
+    {"seccomp_compile", srv_py_seccomp_compile, METH_VARARGS,
+     "seccomp_compile(default_action, archs, rules) -> BPF program bytes (libseccomp)"},
     {"set_subreaper", py_set_subreaper, METH_NOARGS, "PR_SET_CHILD_SUBREAPER for this process"},
     {"spawn", py_spawn, METH_O, "spawn(plan) -> (pid, sync_fd): clone the container init"},
     {"send", py_send, METH_VARARGS, "send(fd, type, payload=b'', passfd=-1)"},

@@ -69,7 +69,7 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         raise ConfigError(f"bundle {bundle}: not a directory")
     cfg = _plan.load_config(bundle)
     plan = _plan.build(cfg, bundle, cid, no_pivot=no_pivot, no_new_keyring=no_new_keyring,
-                       preserve_fds=preserve_fds)
+                       preserve_fds=preserve_fds, seccomp_cache=os.path.join(root, ".seccomp-cache"))
     for w in plan.warnings:
         Log.note(w)
     if plan.terminal and detach and not console_socket:
@@ -190,6 +190,13 @@ def _wait_ready(sp, states):
             N.send(sp.sync_fd, N.MSG_HOOKS_DONE)
         elif typ == N.MSG_PTY:
             sp.pty = fd
+        elif typ == N.MSG_SECCOMP:
+            from ._seccomp import send_listener
+            try:
+                send_listener(sp.plan.seccomp_listener, fd, states, sp.pid)
+            finally:
+                os.close(fd)
+            N.send(sp.sync_fd, N.MSG_SECCOMP_DONE)
         elif typ == N.MSG_ERROR:
             raise _child_error(err, payload)
         elif typ == 0:

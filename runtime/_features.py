@@ -2,6 +2,7 @@
 implemented and usable on this host (STYLE.md item 13)."""
 from . import _mountopts as mo
 from ._plan import CAPS, NAMESPACES, host_caps
+from ._seccomp import ACTIONS, ARCHES, FLAGS, OPERATORS
 
 VERSION = "0.1.0"
 
@@ -18,7 +19,14 @@ def features():
             "namespaces": sorted(NAMESPACES),
             "capabilities": CAPS[: last + 1],
             "cgroup": {"v1": True, "v2": True, "systemd": False, "systemdUser": False, "rdma": False},
-            "seccomp": {"enabled": False},
+            "seccomp": {
+                "enabled": True,
+                "actions": sorted(ACTIONS),
+                "operators": sorted(OPERATORS),
+                "archs": ARCHES,
+                "knownFlags": sorted(FLAGS) + ["SECCOMP_FILTER_FLAG_NEW_LISTENER"],
+                "supportedFlags": sorted(FLAGS),
+            },
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},

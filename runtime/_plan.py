@@ -252,6 +252,7 @@ class Plan:
         self.terminal = False
         self.rootfs = ""
         self.annotations = {}
+        self.seccomp_listener = None
 
     def close_fds(self):
         for fd in self.open_fds:
@@ -262,19 +263,19 @@ class Plan:
         self.open_fds = []
 
 
-def build(cfg, bundle, cid, *, no_pivot=False, no_new_keyring=False, preserve_fds=0):
+def build(cfg, bundle, cid, *, no_pivot=False, no_new_keyring=False, preserve_fds=0, seccomp_cache=None):
     """Validate cfg and build the plan.  Opens namespace fds (in
     plan.open_fds); the caller closes them with plan.close_fds()."""
     p = Plan()
     try:
-        _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds)
+        _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_cache)
     except BaseException:
         p.close_fds()
         raise
     return p
 
 
-def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds):
+def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_cache):
     n = p.native
     warnings = p.warnings
 
@@ -443,6 +444,14 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds):
             warnings.append(f"linux.{key}: this host has no SELinux; ignored")
     if linux.get("intelRdt"):
         raise ConfigError("linux.intelRdt: Intel RDT (resctrl) is not available on this host")
+
+    if linux.get("seccomp") is not None:
+        from ._seccomp import plan as seccomp_plan
+        prog, flags, listener = seccomp_plan(linux["seccomp"], seccomp_cache)
+        n["seccomp_prog"] = prog
+        n["seccomp_flags"] = flags
+        n["seccomp_listener"] = listener is not None
+        p.seccomp_listener = listener
 
     p.cgroups_path = _str(linux.get("cgroupsPath"), "linux.cgroupsPath") or ""
     p.resources = _obj(linux.get("resources"), "linux.resources")

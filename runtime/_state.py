@@ -54,6 +54,7 @@ def check(op, status, cid):
 
 
 MAX_ID = 1024
+RESERVED = {".seccomp-cache"}   # names under --root that are not containers
 
 
 def validate_id(cid):
@@ -61,6 +62,8 @@ def validate_id(cid):
         raise ConfigError("container id is empty")
     if len(cid) > MAX_ID:
         raise ConfigError(f"container id is longer than {MAX_ID} characters")
+    if cid in RESERVED:
+        raise ConfigError(f"invalid container id {cid!r}: reserved by the runtime")
     if cid in (".", "..") or "/" in cid or "\0" in cid or cid != cid.strip() or "\n" in cid:
         raise ConfigError(f"invalid container id {cid!r}: no '/', NUL, newline, leading/trailing space, '.' or '..'")
 
@@ -201,4 +204,4 @@ def list_ids(root):
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if not n.startswith(".") and os.path.isdir(os.path.join(root, n)))
+    return sorted(n for n in names if n not in RESERVED and os.path.isdir(os.path.join(root, n)))

@@ -19,7 +19,7 @@ def run(root, v, pos):
     path = os.path.join(bundle, "config.json")
     if os.path.exists(path):
         raise ConfigError(f"{path} already exists; remove it first")
-    spec = default_spec(rootless=v["rootless"])
+    spec = default_spec(rootless=v["rootless"], with_seccomp=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
     with os.fdopen(fd, "w") as f:
         json.dump(spec, f, indent="\t")
