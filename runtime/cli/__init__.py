@@ -25,6 +25,10 @@ COMMANDS = {
     "spec": "create a new specification file (config.json)",
     "features": "show the enabled features",
     "exec": "execute a new process inside the container",
+    "pause": "pause all processes in the container",
+    "resume": "resume all processes of a paused container",
+    "ps": "list the processes running inside a container",
+    "update": "update the resource limits of a container",
 }
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
 
