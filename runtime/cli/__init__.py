@@ -29,6 +29,7 @@ COMMANDS = {
     "resume": "resume all processes of a paused container",
     "ps": "list the processes running inside a container",
     "update": "update the resource limits of a container",
+    "events": "display container events: OOM notices and resource statistics",
 }
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
 

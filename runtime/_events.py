@@ -1,0 +1,464 @@
+"""events: runc's event stream for one container.
+
+    {"type": "stats", "id": ID, "data": {cpu, cpuset, memory, pids, blkio,
+                                         hugetlb, intel_rdt, network_interfaces}}
+    {"type": "oom", "id": ID}
+
+stats() reads the container's cgroup files (v1, or v2 where a controller
+lives in the unified hierarchy) and /proc/<init>/net/dev for the
+interfaces of the container's network namespace; field names and units
+are runc's (CPU times in nanoseconds).  OOM kills are seen through the v1
+memory.oom_control eventfd (cgroup.event_control), and by the oom_kill
+counter of memory.oom_control (v1) or memory.events (v2), so no kill is
+missed between two polls.
+"""
+import os
+import select
+import time
+
+from . import _state
+from ._cgroups import Manager
+from ._errors import ConfigError, InvalidState
+
+NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
+
+
+def _read(path):
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def _int(path, default=None):
+    s = _read(path)
+    if s is None:
+        return default
+    s = s.strip()
+    if s == "max":
+        return 0
+    try:
+        return int(s)
+    except ValueError:
+        return default
+
+
+def _kv(path):
+    out = {}
+    s = _read(path)
+    for line in (s or "").splitlines():
+        parts = line.split()
+        if len(parts) == 2:
+            try:
+                out[parts[0]] = int(parts[1])
+            except ValueError:
+                pass
+    return out
+
+
+def _ints(path):
+    s = _read(path)
+    return [int(x) for x in s.split()] if s else []
+
+
+def _list_set(s):
+    """"0-2,4" -> [0, 1, 2, 4]"""
+    out = []
+    for part in (s or "").strip().split(","):
+        if not part:
+            continue
+        lo, _, hi = part.partition("-")
+        out += list(range(int(lo), int(hi or lo) + 1))
+    return out
+
+
+def _v2dir(cg, controller):
+    """The unified dir when the controller is enabled there (v2)."""
+    d = cg.dirs.get("unified")
+    if not d:
+        return None
+    ctrls = (_read(os.path.join(d, "cgroup.controllers")) or "").split()
+    return d if controller in ctrls else None
+
+
+def _cpu(cg):
+    d = cg.dirs.get("cpuacct") or cg.dirs.get("cpu,cpuacct")
+    if d:
+        usage = {"total": _int(os.path.join(d, "cpuacct.usage"), 0),
+                 "percpu": _ints(os.path.join(d, "cpuacct.usage_percpu"))}
+        sys_pc = _ints(os.path.join(d, "cpuacct.usage_percpu_sys"))
+        user_pc = _ints(os.path.join(d, "cpuacct.usage_percpu_user"))
+        if sys_pc:
+            usage["percpu_kernel"] = sys_pc
+        if user_pc:
+            usage["percpu_user"] = user_pc
+        st = _kv(os.path.join(d, "cpuacct.stat"))
+        usage["kernel"] = st.get("system", 0) * NS_PER_TICK
+        usage["user"] = st.get("user", 0) * NS_PER_TICK
+        cpu = {"usage": usage}
+        cd = cg.dirs.get("cpu") or cg.dirs.get("cpu,cpuacct")
+        cs = _kv(os.path.join(cd, "cpu.stat")) if cd else {}
+        cpu["throttling"] = _throttling(cs.get("nr_periods"), cs.get("nr_throttled"), cs.get("throttled_time"))
+        return cpu
+    d = _v2dir(cg, "cpu") or cg.dirs.get("unified")
+    if not d:
+        return {}
+    st = _kv(os.path.join(d, "cpu.stat"))
+    usage = {"total": st.get("usage_usec", 0) * 1000, "kernel": st.get("system_usec", 0) * 1000,
+             "user": st.get("user_usec", 0) * 1000}
+    tt = st.get("throttled_usec")
+    return {"usage": usage,
+            "throttling": _throttling(st.get("nr_periods"), st.get("nr_throttled"),
+                                      tt * 1000 if tt is not None else None)}
+
+
+def _throttling(periods, throttled, ttime):
+    t = {}
+    if periods:
+        t["periods"] = periods
+    if throttled:
+        t["throttled_periods"] = throttled
+    if ttime:
+        t["throttled_time"] = ttime
+    return t
+
+
+def _cpuset(cg):
+    d = cg.dirs.get("cpuset")
+    if d:
+        out = {"cpus": _list_set(_read(os.path.join(d, "cpuset.effective_cpus"))
+                                 or _read(os.path.join(d, "cpuset.cpus"))),
+               "mems": _list_set(_read(os.path.join(d, "cpuset.effective_mems"))
+                                 or _read(os.path.join(d, "cpuset.mems")))}
+        for k in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
+                  "memory_spread_slab", "memory_pressure", "sched_load_balance", "sched_relax_domain_level"):
+            v = _int(os.path.join(d, "cpuset." + k))
+            if v is not None:
+                out[k] = v
+        return out
+    d = _v2dir(cg, "cpuset")
+    if d:
+        return {"cpus": _list_set(_read(os.path.join(d, "cpuset.cpus.effective"))),
+                "mems": _list_set(_read(os.path.join(d, "cpuset.mems.effective")))}
+    return {}
+
+
+def _entry(d, prefix, with_usage=True):
+    e = {"limit": _int(os.path.join(d, prefix + "limit_in_bytes"), 0)}
+    u = _int(os.path.join(d, prefix + "usage_in_bytes"), 0)
+    if u:
+        e["usage"] = u
+    m = _int(os.path.join(d, prefix + "max_usage_in_bytes"), 0)
+    if m:
+        e["max"] = m
+    e["failcnt"] = _int(os.path.join(d, prefix + "failcnt"), 0)
+    return e
+
+
+def _memory(cg):
+    d = cg.dirs.get("memory")
+    if d:
+        raw = _kv(os.path.join(d, "memory.stat"))
+        mem = {}
+        if raw.get("cache"):
+            mem["cache"] = raw["cache"]
+        mem["usage"] = _entry(d, "memory.")
+        if os.path.exists(os.path.join(d, "memory.memsw.usage_in_bytes")):
+            mem["swap"] = _entry(d, "memory.memsw.")
+        if os.path.exists(os.path.join(d, "memory.kmem.usage_in_bytes")):
+            mem["kernel"] = _entry(d, "memory.kmem.")
+            mem["kernelTCP"] = _entry(d, "memory.kmem.tcp.")
+        mem["raw"] = raw
+        return mem
+    d = _v2dir(cg, "memory")
+    if not d:
+        return {}
+    raw = _kv(os.path.join(d, "memory.stat"))
+    events = _kv(os.path.join(d, "memory.events"))
+    usage = {"limit": _int(os.path.join(d, "memory.max"), 0) or (1 << 63) - 1,
+             "usage": _int(os.path.join(d, "memory.current"), 0), "failcnt": events.get("max", 0)}
+    peak = _int(os.path.join(d, "memory.peak"))
+    if peak:
+        usage["max"] = peak
+    mem = {"usage": usage, "raw": raw}
+    if raw.get("file"):
+        mem["cache"] = raw["file"]
+    sw = _int(os.path.join(d, "memory.swap.current"))
+    if sw is not None:
+        mem["swap"] = {"limit": _int(os.path.join(d, "memory.swap.max"), 0) or (1 << 63) - 1,
+                       "usage": sw + usage["usage"], "failcnt": 0}
+    return mem
+
+
+def _pids(cg):
+    d = cg.dirs.get("pids") or _v2dir(cg, "pids")
+    if not d:
+        return {}
+    out = {}
+    cur = _int(os.path.join(d, "pids.current"), 0)
+    lim = _int(os.path.join(d, "pids.max"), 0)
+    if cur:
+        out["current"] = cur
+    if lim:
+        out["limit"] = lim
+    return out
+
+
+def _blkio_v1(path, with_op=True):
+    out = []
+    for line in (_read(path) or "").splitlines():
+        parts = line.split()
+        if len(parts) < 2 or ":" not in parts[0]:
+            continue
+        major, _, minor = parts[0].partition(":")
+        e = {}
+        if int(major):
+            e["major"] = int(major)
+        if int(minor):
+            e["minor"] = int(minor)
+        if with_op and len(parts) == 3:
+            e["op"] = parts[1]
+            val = int(parts[2])
+        else:
+            val = int(parts[-1])
+        if val:
+            e["value"] = val
+        out.append(e)
+    return out
+
+
+def _blkio(cg):
+    d = cg.dirs.get("blkio")
+    out = {}
+    if d:
+        files = {"ioServiceBytesRecursive": "blkio.io_service_bytes_recursive",
+                 "ioServicedRecursive": "blkio.io_serviced_recursive",
+                 "ioQueueRecursive": "blkio.io_queued_recursive",
+                 "ioServiceTimeRecursive": "blkio.io_service_time_recursive",
+                 "ioWaitTimeRecursive": "blkio.io_wait_time_recursive",
+                 "ioMergedRecursive": "blkio.io_merged_recursive",
+                 "ioTimeRecursive": "blkio.time_recursive",
+                 "sectorsRecursive": "blkio.sectors_recursive"}
+        if not os.path.exists(os.path.join(d, files["ioServiceBytesRecursive"])):
+            # no CFQ/BFQ: the throttle counters (runc does the same)
+            files = {"ioServiceBytesRecursive": "blkio.throttle.io_service_bytes",
+                     "ioServicedRecursive": "blkio.throttle.io_serviced"}
+        for key, fname in files.items():
+            entries = [e for e in _blkio_v1(os.path.join(d, fname), key not in (
+                "ioTimeRecursive", "sectorsRecursive")) if e.get("op") != "Total"]
+            if entries:
+                out[key] = entries
+        return out
+    d = _v2dir(cg, "io")
+    if not d:
+        return out
+    sb, sv = [], []
+    for line in (_read(os.path.join(d, "io.stat")) or "").splitlines():
+        parts = line.split()
+        major, _, minor = parts[0].partition(":")
+        kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
+        for op, key, lst in (("Read", "rbytes", sb), ("Write", "wbytes", sb), ("Read", "rios", sv),
+                             ("Write", "wios", sv)):
+            if key in kv:
+                lst.append({"major": int(major), "minor": int(minor), "op": op, "value": int(kv[key])})
+    if sb:
+        out["ioServiceBytesRecursive"] = sb
+    if sv:
+        out["ioServicedRecursive"] = sv
+    return out
+
+
+def _hugetlb(cg):
+    out = {}
+    d = cg.dirs.get("hugetlb")
+    v2 = None if d else _v2dir(cg, "hugetlb")
+    base = d or v2
+    if not base:
+        return out
+    try:
+        names = os.listdir(base)
+    except OSError:
+        return out
+    for n in names:
+        if d and n.startswith("hugetlb.") and n.endswith(".usage_in_bytes"):
+            size = n[len("hugetlb."):-len(".usage_in_bytes")]
+            e = {"usage": _int(os.path.join(d, n), 0),
+                 "max": _int(os.path.join(d, f"hugetlb.{size}.max_usage_in_bytes"), 0),
+                 "failcnt": _int(os.path.join(d, f"hugetlb.{size}.failcnt"), 0)}
+            out[size] = {k: v for k, v in e.items() if v or k == "failcnt"}
+        elif v2 and n.startswith("hugetlb.") and n.endswith(".current"):
+            size = n[len("hugetlb."):-len(".current")]
+            ev = _kv(os.path.join(v2, f"hugetlb.{size}.events"))
+            e = {"usage": _int(os.path.join(v2, n), 0), "failcnt": ev.get("max", 0)}
+            out[size] = {k: v for k, v in e.items() if v or k == "failcnt"}
+    return out
+
+
+NET_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", None, None, None, None,
+              "tx_bytes", "tx_packets", "tx_errors", "tx_dropped")
+
+
+def _network(pid):
+    """The interfaces of the init's network namespace (/proc/<pid>/net/dev)."""
+    s = _read(f"/proc/{pid}/net/dev")
+    if s is None:
+        return None
+    out = []
+    for line in s.splitlines()[2:]:
+        name, _, rest = line.partition(":")
+        vals = rest.split()
+        if len(vals) < 12:
+            continue
+        iface = {"name": name.strip()}
+        for key, v in zip(NET_FIELDS, vals):
+            if key:
+                iface[key] = int(v)
+        out.append(iface)
+    return out or None
+
+
+def stats(cg, pid):
+    return {"cpu": _cpu(cg), "cpuset": _cpuset(cg), "memory": _memory(cg), "pids": _pids(cg),
+            "blkio": _blkio(cg), "hugetlb": _hugetlb(cg), "intel_rdt": {},
+            "network_interfaces": _network(pid)}
+
+
+class OOMWatch:
+    """OOM kills in the container's memory cgroup: an fd to poll (the v1
+    eventfd) and a counter to compare (oom_kill)."""
+
+    def __init__(self, cg):
+        self.fd = -1
+        self.counter_file = None
+        self.key = "oom_kill"
+        d = cg.dirs.get("memory")
+        if d:
+            self.counter_file = os.path.join(d, "memory.oom_control")
+            self._v1_eventfd(d)
+        else:
+            d = _v2dir(cg, "memory")
+            if d:
+                self.counter_file = os.path.join(d, "memory.events")
+        self.has_counter = bool(self.counter_file) and self.key in _kv(self.counter_file)
+        self.last = self._count()
+
+    def _v1_eventfd(self, d):
+        ofd = -1
+        try:
+            efd = os.eventfd(0, os.EFD_CLOEXEC | os.EFD_NONBLOCK)
+        except (AttributeError, OSError):
+            return
+        try:
+            ofd = os.open(os.path.join(d, "memory.oom_control"), os.O_RDONLY | os.O_CLOEXEC)
+            with open(os.path.join(d, "cgroup.event_control"), "w") as f:
+                f.write(f"{efd} {ofd}")
+            self.fd = efd
+        except OSError:
+            os.close(efd)
+        finally:
+            if ofd >= 0:
+                os.close(ofd)
+
+    def _count(self):
+        if not self.counter_file:
+            return 0
+        return _kv(self.counter_file).get(self.key, 0)
+
+    def drain(self):
+        """How many OOM kills since the last call.  The oom_kill counter
+        is exact; without it (old kernels) each eventfd wake-up counts."""
+        fired = 0
+        if self.fd >= 0:
+            try:
+                fired = int.from_bytes(os.read(self.fd, 8), "little")
+            except OSError:
+                pass
+        if not self.has_counter:
+            return 1 if fired else 0
+        now = self._count()
+        n = max(now - self.last, 0)
+        self.last = max(now, self.last)
+        return n
+
+    def close(self):
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+def _load(root, cid):
+    c = _state.Container(root, cid)
+    c.load()
+    if c.data is None:
+        raise InvalidState(f"container {cid} is being created")
+    st = c.status()
+    if st == _state.STOPPED:
+        raise InvalidState(f"container {cid} is not running")
+    return c
+
+
+def parse_interval(s):
+    """runc's Go durations: 5s, 500ms, 1m30s, 1.5s, 2h."""
+    units = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+    s0, total, num = s, 0.0, ""
+    s = s.strip()
+    if s in ("0",):
+        raise ConfigError(f"--interval {s0!r}: must be greater than 0")
+    i = 0
+    if not s:
+        raise ConfigError(f"--interval {s0!r}: not a duration")
+    while i < len(s):
+        j = i
+        while j < len(s) and (s[j].isdigit() or s[j] == "."):
+            j += 1
+        k = j
+        while k < len(s) and not (s[k].isdigit() or s[k] == "."):
+            k += 1
+        num, unit = s[i:j], s[j:k]
+        if not num or unit not in units:
+            raise ConfigError(f"--interval {s0!r}: not a duration (e.g. 5s, 500ms)")
+        try:
+            total += float(num) * units[unit]
+        except ValueError:
+            raise ConfigError(f"--interval {s0!r}: not a duration") from None
+        i = k
+    if total <= 0:
+        raise ConfigError(f"--interval {s0!r}: must be greater than 0")
+    return total
+
+
+def events(root, cid, write, *, once=False, interval=5.0):
+    """Call write(event_dict) for each event; with once, one stats event.
+    Otherwise stats every interval and OOM notices as they happen, until
+    the container stops."""
+    c = _load(root, cid)
+    cg = Manager.from_state(c.data.get("cgroups", {}))
+    pid = c.data["pid"]
+    if once:
+        write({"type": "stats", "id": cid, "data": stats(cg, pid)})
+        return
+    watch = OOMWatch(cg)
+    try:
+        next_stats = time.monotonic()
+        while True:
+            # liveness before the OOM count: a kill that stopped the
+            # container is still reported
+            alive = c.alive()
+            for _ in range(watch.drain()):
+                write({"type": "oom", "id": cid})
+            if not alive:
+                break
+            now = time.monotonic()
+            if now >= next_stats:
+                write({"type": "stats", "id": cid, "data": stats(cg, pid)})
+                next_stats = now + interval
+            # wake for an OOM at once (v1 eventfd); poll the counter and the
+            # container's liveness at least every 200 ms
+            wait = max(0.0, min(next_stats - time.monotonic(), 0.2))
+            if watch.fd >= 0:
+                select.select([watch.fd], [], [], wait)
+            else:
+                time.sleep(wait)
+    finally:
+        watch.close()
