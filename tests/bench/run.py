@@ -318,6 +318,7 @@ class Runtime:
         self.notes = []            # workarounds that were needed, said in the output
         self.skipped = None        # why it is not benchmarked
         self.hung = {}             # subcommand -> how it hung; not used again
+        self.stamp = None          # (mtime, size) of the binary when we started
 
     def cmd(self, *args):
         return [self.path, "--root", self.root, *self.global_args, *args]
@@ -443,6 +444,7 @@ class Harness:
                           else "not executable")
             return False
         rt.path = os.path.abspath(path)
+        rt.stamp = file_stamp(rt.path)
         rt.root = os.path.join(self.tmp, "root-" + rt.name)
         os.mkdir(rt.root, 0o700)
         try:
@@ -608,6 +610,26 @@ class Harness:
             elif depth > 1:
                 hits += self._find_cgroups(e.path, name, depth - 1)
         return hits
+
+
+def file_stamp(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+def check_unchanged(runtimes):
+    """Note runtimes whose binary was replaced during the run (a reinstall
+    into .venv while benchmarking mixes two builds in one table)."""
+    for rt in runtimes:
+        if rt.path and rt.stamp and file_stamp(rt.path) != rt.stamp:
+            st = file_stamp(rt.path)
+            when = (datetime.datetime.fromtimestamp(st[0] / 1e9).strftime("%H:%M:%S")
+                    if st else "removed")
+            rt.notes.append(f"WARNING: {rt.path} changed during the run ({when}): "
+                            "the numbers may mix two builds")
 
 
 def last_line(f):
@@ -1151,6 +1173,7 @@ def main(argv=None):
         # Clean-up must not be cut short by a second Ctrl-C or a TERM.
         old = {sig: signal.signal(sig, signal.SIG_IGN)
                for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)}
+        check_unchanged(runtimes)
         info = machine_info(h, runtimes, args, started) if h.tmp else {}
         h.cleanup()
         for sig, handler in old.items():
