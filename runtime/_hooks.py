@@ -6,10 +6,10 @@ Each hook gets the container state JSON on stdin; `timeout` is honoured.
 prestart/createRuntime failures fail the operation; poststart/poststop
 failures are warnings (runtime-spec config.md, "Posix-platform Hooks").
 """
-import json
 import os
-import signal
 import time
+
+from . import _json
 
 from ._errors import HookError
 
@@ -19,7 +19,7 @@ def run(kind, hooks, state, warn=None):
     failure is reported through it and the rest still run."""
     if not hooks:
         return
-    data = json.dumps(state, separators=(",", ":")).encode()
+    data = _json.dumps(state).encode()
     for path, args, env, timeout in hooks:
         try:
             _run_one(kind, path, args, env, timeout, data)
@@ -72,7 +72,7 @@ def _wait(pid, timeout):
             left = deadline - time.monotonic()
             if left <= 0 or not ready.poll(left * 1000):
                 if time.monotonic() >= deadline:
-                    os.kill(pid, signal.SIGKILL)
+                    os.kill(pid, 9)     # SIGKILL
                     os.waitpid(pid, 0)
                     return None
                 continue

@@ -11,8 +11,9 @@ flock(LOCK_EX) on it.  The init's pid is stored with its start time from
 /proc/<pid>/stat, so a recycled pid is never mistaken for the container.
 """
 import fcntl
-import json
 import os
+
+from . import _json
 
 from ._errors import ContainerExists, ContainerNotFound, InvalidState, ConfigError
 
@@ -137,7 +138,7 @@ class Container:
     def load(self):
         try:
             with open(self.state_path, "rb") as f:
-                self.data = json.loads(f.read())
+                self.data = _json.loads(f.read())
         except FileNotFoundError:
             if not os.path.isdir(self.dir):
                 raise ContainerNotFound(f"container {self.id} does not exist") from None
@@ -149,7 +150,7 @@ class Container:
         tmp = os.path.join(self.dir, ".state.json.tmp")
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump(data, f, separators=(",", ":"))
+            f.write(_json.dumps(data))
         os.rename(tmp, self.state_path)
         self.data = data
 
