@@ -1,0 +1,265 @@
+/* A static helper run inside test containers (tests/security).
+ *
+ *   probe euid                 print "uid=U euid=E"
+ *   probe fds                  print "fd N -> TARGET" for each open fd, "cwd X", "getcwd X"
+ *   probe open-w PATH...       open each PATH O_WRONLY (never writes): "open-w PATH ok|errno"
+ *   probe open-r PATH...       the same with O_RDONLY|O_NONBLOCK
+ *   probe scan DIR             the /proc attacker: see scan() below
+ *
+ * Output goes to stdout with write(2), one line per fact, so a test can
+ * parse it; nothing here ever writes to a file it opened.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void out(const char *fmt, ...)
+{
+    char buf[8192];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf, sizeof(buf) - 1, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return;
+    if (n > (int)sizeof(buf) - 2)
+        n = sizeof(buf) - 2;
+    buf[n++] = '\n';
+    (void)!write(1, buf, n);
+}
+
+static const char *err(int e)
+{
+    static char b[64];
+    snprintf(b, sizeof(b), "E%d", e);
+    return b;
+}
+
+static int fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d) {
+        out("error opendir %s", err(errno));
+        return 1;
+    }
+    int self = dirfd(d);
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.' || atoi(e->d_name) == self)
+            continue;
+        char p[64], t[4096];
+        snprintf(p, sizeof(p), "/proc/self/fd/%s", e->d_name);
+        ssize_t n = readlink(p, t, sizeof(t) - 1);
+        t[n < 0 ? 0 : n] = '\0';
+        out("fd %s -> %s", e->d_name, n < 0 ? err(errno) : t);
+    }
+    closedir(d);
+    char t[4096];
+    ssize_t n = readlink("/proc/self/cwd", t, sizeof(t) - 1);
+    t[n < 0 ? 0 : n] = '\0';
+    out("cwd %s", n < 0 ? err(errno) : t);
+    if (getcwd(t, sizeof(t)))
+        out("getcwd %s", t);
+    else
+        out("getcwd %s", err(errno));
+    struct stat st;
+    if (stat(".", &st) == 0)
+        out("cwdstat %lu %lu", (unsigned long)st.st_dev, (unsigned long)st.st_ino);
+    if (stat("..", &st) == 0)
+        out("parentstat %lu %lu", (unsigned long)st.st_dev, (unsigned long)st.st_ino);
+    return 0;
+}
+
+static int open_paths(int argc, char **argv, int flags, const char *tag)
+{
+    for (int i = 0; i < argc; i++) {
+        int fd = open(argv[i], flags | O_CLOEXEC | O_NOCTTY);
+        if (fd < 0) {
+            out("%s %s %s", tag, argv[i], err(errno));
+        } else {
+            out("%s %s ok", tag, argv[i]);
+            close(fd);
+        }
+    }
+    return 0;
+}
+
+static int exists(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    return access(p, F_OK) == 0;
+}
+
+static void touch(const char *dir, const char *name)
+{
+    char p[4096];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    int fd = open(p, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd >= 0)
+        close(fd);
+}
+
+/* Wait (at most 30 s) for DIR/NAME to appear. */
+static int wait_for(const char *dir, const char *name)
+{
+    for (int i = 0; i < 3000; i++) {
+        if (exists(dir, name))
+            return 0;
+        usleep(10000);
+    }
+    return -1;
+}
+
+#define MAXKEEP 256
+static struct {
+    int fd;
+    int pid;
+} keep[MAXKEEP];
+static int nkeep;
+
+static void stat_line(const char *what, int pid, const char *name, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) == 0)
+        out("%s %d %s ok dev=%lu ino=%lu mode=%o", what, pid, name, (unsigned long)st.st_dev,
+            (unsigned long)st.st_ino, (unsigned)st.st_mode);
+    else
+        out("%s %d %s ok fstat=%s", what, pid, name, err(errno));
+}
+
+/* Everything a process in the container may try on another process it
+ * can see in /proc: its exe, root, cwd and fds.  O_PATH handles on exe are
+ * kept for the second phase (the CVE-2019-5736 re-open after execve). */
+static void probe_pid(int pid)
+{
+    char p[128], t[4096];
+    ssize_t n;
+    const char *links[] = {"exe", "root", "cwd"};
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(p, sizeof(p), "/proc/%d/%s", pid, links[i]);
+        n = readlink(p, t, sizeof(t) - 1);
+        t[n < 0 ? 0 : n] = '\0';
+        out("readlink %d %s %s", pid, links[i], n < 0 ? err(errno) : t);
+        int fd = open(p, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            out("opath %d %s %s", pid, links[i], err(errno));
+        } else {
+            stat_line("opath", pid, links[i], fd);
+            if (i == 0 && nkeep < MAXKEEP) {
+                keep[nkeep].fd = fd;
+                keep[nkeep++].pid = pid;
+            } else {
+                close(fd);
+            }
+        }
+    }
+    snprintf(p, sizeof(p), "/proc/%d/exe", pid);
+    int fd = open(p, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        out("rdonly %d exe %s", pid, err(errno));
+    else {
+        stat_line("rdonly", pid, "exe", fd);
+        close(fd);
+    }
+    fd = open(p, O_WRONLY | O_CLOEXEC);
+    if (fd < 0)
+        out("wronly %d exe %s", pid, err(errno));
+    else {
+        stat_line("wronly", pid, "exe", fd);
+        close(fd);
+    }
+    snprintf(p, sizeof(p), "/proc/%d/fd", pid);
+    DIR *d = opendir(p);
+    if (!d) {
+        out("fddir %d %s", pid, err(errno));
+        return;
+    }
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        if (e->d_name[0] == '.')
+            continue;
+        char q[160];
+        snprintf(q, sizeof(q), "/proc/%d/fd/%s", pid, e->d_name);
+        n = readlink(q, t, sizeof(t) - 1);
+        t[n < 0 ? 0 : n] = '\0';
+        out("fdlink %d %s %s", pid, e->d_name, n < 0 ? err(errno) : t);
+        int f = open(q, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        if (f < 0)
+            out("fdopen %d %s %s", pid, e->d_name, err(errno));
+        else {
+            char name[80];
+            snprintf(name, sizeof(name), "fd%s", e->d_name);
+            stat_line("fdopen", pid, name, f);
+            close(f);
+        }
+    }
+    closedir(d);
+}
+
+static int scan(const char *dir)
+{
+    int me = getpid();
+    out("scan self %d", me);
+    touch(dir, "ready");
+    if (wait_for(dir, "phase1") < 0)
+        return 2;
+    DIR *d = opendir("/proc");
+    struct dirent *e;
+    while (d && (e = readdir(d))) {
+        int pid = atoi(e->d_name);
+        if (pid <= 0 || pid == me)
+            continue;
+        out("pid %d", pid);
+        probe_pid(pid);
+    }
+    if (d)
+        closedir(d);
+    out("phase1 done");
+    touch(dir, "phase1.done");
+    if (wait_for(dir, "phase2") < 0)
+        return 2;
+    /* The target has exec'd: re-open what we hold, for writing. */
+    for (int i = 0; i < nkeep; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", keep[i].fd);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            out("reopen %d %s", keep[i].pid, err(errno));
+        else {
+            stat_line("reopen", keep[i].pid, "exe", fd);
+            close(fd);   /* never write */
+        }
+    }
+    out("phase2 done");
+    touch(dir, "phase2.done");
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2)
+        return 2;
+    if (!strcmp(argv[1], "euid")) {
+        out("uid=%d euid=%d", (int)getuid(), (int)geteuid());
+        return 0;
+    }
+    if (!strcmp(argv[1], "fds"))
+        return fds();
+    if (!strcmp(argv[1], "open-w"))
+        return open_paths(argc - 2, argv + 2, O_WRONLY, "open-w");
+    if (!strcmp(argv[1], "open-r"))
+        return open_paths(argc - 2, argv + 2, O_RDONLY | O_NONBLOCK, "open-r");
+    if (!strcmp(argv[1], "scan") && argc > 2)
+        return scan(argv[2]);
+    return 2;
+}
