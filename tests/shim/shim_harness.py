@@ -24,6 +24,16 @@ RUNC = shutil.which("runc") or "/usr/bin/runc"
 IMAGE = "docker.io/servin/busybox:test"
 SHIM = "containerd-shim-servin-v2"
 RUNTIME = "io.containerd.servin.v2"
+RUNC_SHIM = "io.containerd.runc.v2"
+RUNC_SHIM_BINARY = "/usr/bin/containerd-shim-runc-v2"
+
+# shim x OCI runtime combinations the containerd tests run under:
+# name -> (containerd runtime (shim), OCI runtime binary: "runc" or "servin-runc").
+COMBOS = {
+    "servin-shim+runc": (RUNTIME, "runc"),
+    "servin-shim+servin-runc": (RUNTIME, "servin-runc"),
+    "runc-shim+servin-runc": (RUNC_SHIM, "servin-runc"),
+}
 
 APPLETS = ["sh", "echo", "cat", "sleep", "true", "false", "ls", "id", "hostname", "ps",
            "tty", "stty", "head", "wc", "env", "kill", "dd", "yes", "seq", "grep", "mount"]
@@ -41,6 +51,47 @@ def missing():
     if not shim_command():
         return f"{SHIM} is not installed (pip install the project)"
     return None
+
+
+def servin_runc():
+    """Path of servin-runc (beside the test's python, else on PATH), or None."""
+    d = shim_command()
+    if d and os.access(os.path.join(d, "servin-runc"), os.X_OK):
+        return os.path.join(d, "servin-runc")
+    return shutil.which("servin-runc")
+
+
+def oci_binary(kind):
+    return RUNC if kind == "runc" else servin_runc()
+
+
+def combo_missing(combo):
+    """Why ``combo`` can't run here, or None."""
+    shim, kind = COMBOS[combo]
+    if shim == RUNC_SHIM and not os.path.exists(RUNC_SHIM_BINARY):
+        return f"{RUNC_SHIM_BINARY} is not installed"
+    if oci_binary(kind) is None:
+        return f"{kind} is not installed"
+    return None
+
+
+_COMMANDS = {}
+
+
+def runtime_commands(binary):
+    """The commands ``binary --help`` lists (runc: COMMANDS:, servin-runc: commands:)."""
+    if binary not in _COMMANDS:
+        out = subprocess.run([binary, "--help"], capture_output=True, text=True).stdout
+        cmds, inside = set(), False
+        for line in out.splitlines():
+            if line.strip().lower() == "commands:":
+                inside = True
+            elif inside and line[:1] in (" ", "\t") and line.strip():
+                cmds.add(line.split()[0].rstrip(","))
+            elif inside and line.strip():
+                inside = False
+        _COMMANDS[binary] = cmds
+    return _COMMANDS[binary]
 
 
 def shim_command():
@@ -119,13 +170,24 @@ def busybox_oci_tar(path, busybox="/bin/busybox", name=IMAGE):
 # -- containerd -------------------------------------------------------------------
 
 class Containerd:
-    def __init__(self, shim_dir=None, env=None, namespace=None):
+    """A private containerd; ``combo`` (a key of :data:`COMBOS`) says which shim
+    ``run_args`` asks for and which OCI runtime that shim drives."""
+
+    def __init__(self, shim_dir=None, env=None, namespace=None, combo="servin-shim+runc"):
         self.dir = tempfile.mkdtemp(prefix="srvctd-", dir="/tmp")
+        self.combo = combo
+        self.shim_runtime, kind = COMBOS[combo]
+        self.oci = oci_binary(kind) or kind
+        self.oci_name = kind
+        # The runc shim's --root (ctr --runc-root): private, never /run/containerd/runc.
+        self.oci_root = os.path.join(self.dir, "runc-root")
         self.sock = os.path.join(self.dir, "c.sock")
         self.namespace = namespace or f"servin-test-{os.getpid()}"
         self.fifo_dir = os.path.join(self.dir, "fifo")
         self.shim_dir = shim_dir or shim_command()
-        self.extra_env = env or {}
+        self.extra_env = dict(env or {})
+        if self.shim_runtime == RUNTIME:
+            self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", self.oci)
         self.proc = None
         self.log_path = os.path.join(self.dir, "containerd.log")
 
@@ -212,8 +274,25 @@ disabled_plugins = [
         self.ctr("images", "import", "--all-platforms", tar)
         return IMAGE
 
+    @property
+    def our_shim(self):
+        return self.shim_runtime == RUNTIME
+
+    def runtime_args(self):
+        """``ctr run`` flags choosing the shim and, for the runc shim, the binary."""
+        if self.our_shim:
+            return ["--runtime", RUNTIME]
+        return ["--runtime", RUNC_SHIM, "--runc-binary", self.oci, "--runc-root", self.oci_root]
+
     def run_args(self, *extra):
-        return ["run", "--runtime", RUNTIME, "--fifo-dir", self.fifo_dir] + list(extra)
+        return ["run"] + self.runtime_args() + ["--fifo-dir", self.fifo_dir] + list(extra)
+
+    def missing_commands(self, *commands):
+        """Those of ``commands`` the OCI runtime's --help does not list."""
+        if self.oci_name == "runc":
+            return []
+        have = runtime_commands(self.oci)
+        return [c for c in commands if c not in have]
 
     # -- inspection -------------------------------------------------------------------
     def bundles(self):
@@ -303,11 +382,11 @@ disabled_plugins = [
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        # Containers whose shim is gone: runc state under the private roots.
+        # Containers whose shim is gone: runtime state under the private roots.
         for root in _runc_roots(self.dir):
             for cid in os.listdir(root):
-                subprocess.run([RUNC, "--root", root, "delete", "--force", cid],
-                               capture_output=True)
+                subprocess.run([self.oci, "--root", root, "delete", "--force", cid],
+                               capture_output=True, timeout=30)
         for m in sorted(self.mounts(), key=len, reverse=True):
             subprocess.run(["umount", "-l", m], capture_output=True)
         for cg in self.cgroups():
