@@ -10,6 +10,7 @@ The directory itself (mode 0700) is the lock: every operation holds
 flock(LOCK_EX) on it.  The init's pid is stored with its start time from
 /proc/<pid>/stat, so a recycled pid is never mistaken for the container.
 """
+import errno
 import fcntl
 import os
 
@@ -96,9 +97,16 @@ class Container:
     # -- locking ---------------------------------------------------------
     def lock(self):
         try:
-            self._lockfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            # never through a symlink planted in --root: delete would empty
+            # the directory it points to
+            self._lockfd = os.open(self.dir, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
         except FileNotFoundError:
             raise ContainerNotFound(f"container {self.id} does not exist") from None
+        except OSError as e:
+            if e.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise
+            raise ContainerNotFound(f"container {self.id} does not exist "
+                                    f"({self.dir} is not a directory)") from None
         fcntl.flock(self._lockfd, fcntl.LOCK_EX)
         return self
 
@@ -136,6 +144,8 @@ class Container:
         return os.path.join(self.dir, "exec.fifo")
 
     def load(self):
+        if os.path.islink(self.dir):
+            raise ContainerNotFound(f"container {self.id} does not exist ({self.dir} is not a directory)")
         try:
             with open(self.state_path, "rb") as f:
                 self.data = _json.loads(f.read())
@@ -148,7 +158,7 @@ class Container:
 
     def save(self, data):
         tmp = os.path.join(self.dir, ".state.json.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(_json.dumps(data))
         os.rename(tmp, self.state_path)
@@ -205,4 +215,5 @@ def list_ids(root):
         names = os.listdir(root)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if n not in RESERVED and os.path.isdir(os.path.join(root, n)))
+    return sorted(n for n in names if n not in RESERVED and os.path.isdir(os.path.join(root, n))
+                  and not os.path.islink(os.path.join(root, n)))
