@@ -181,16 +181,22 @@ def _fds(stdio):
 
 SHIM_READY = "io.github.servin.containerd-shim"
 
+# The runtime commands the shim's process layer runs (OCIRuntime's methods).
+SHIM_NEEDS = ("create", "start", "state", "kill", "delete", "exec", "pause", "resume", "ps",
+              "update")
+
 
 def default_binary(reaper, cache_dir=None):
     """The runtime used when no option names one.
 
     ``$SERVIN_SHIM_RUNTIME`` if set; else ``servin-runc`` if it is on PATH
-    and reports, in the annotations of ``servin-runc features`` (STYLE.md
-    item 13: features are reported, not guessed), ``SHIM_READY:
-    "supported"`` — the runtime's own statement that create/start/delete
-    work under a shim; else ``runc``.  The answer for one servin-runc
-    build (path, size, mtime) is cached in ``cache_dir``.
+    and works for the shim; else ``runc``.  Features are reported, not
+    guessed (STYLE.md item 13): servin-runc must answer ``features`` (valid
+    JSON, in time) and either say so in its annotations
+    (``SHIM_READY: "supported"``) or list every command of
+    :data:`SHIM_NEEDS` in ``--help``; ``SHIM_READY: "unsupported"`` rules it
+    out.  The answer for one servin-runc build (path, size, mtime) is cached
+    in ``cache_dir``, so only a shim's first container pays for the probe.
     """
     env = os.environ.get("SERVIN_SHIM_RUNTIME")
     if env:
@@ -212,16 +218,7 @@ def default_binary(reaper, cache_dir=None):
                 return v.strip() or "runc"
         except OSError:
             pass
-    choice = "runc"
-    try:
-        code, out, _ = reaper.run([path, "features"], capture=True, timeout=10)
-        if code == 0:
-            import json
-            ann = json.loads(out).get("annotations") or {}
-            if ann.get(SHIM_READY) == "supported":
-                choice = path
-    except (OSError, TimeoutError, ValueError, AttributeError):
-        pass
+    choice = path if works_under_shim(path, reaper) else "runc"
     if cache:
         try:
             with open(cache + ".tmp", "w") as f:
@@ -230,6 +227,37 @@ def default_binary(reaper, cache_dir=None):
         except OSError:
             pass
     return choice
+
+
+def works_under_shim(path, reaper):
+    """Does the runtime at ``path`` report what the shim needs?"""
+    import json
+    try:
+        code, out, _ = reaper.run([path, "features"], capture=True, timeout=10)
+        if code != 0:
+            return False
+        ann = json.loads(out).get("annotations") or {}
+        if ann.get(SHIM_READY) == "supported":
+            return True
+        if ann.get(SHIM_READY) == "unsupported":
+            return False
+        code, out, _ = reaper.run([path, "--help"], capture=True, timeout=10)
+    except (OSError, TimeoutError, ValueError, AttributeError):
+        return False
+    return code == 0 and not set(SHIM_NEEDS) - help_commands(out.decode(errors="replace"))
+
+
+def help_commands(text):
+    """Command names listed under ``commands:`` (servin-runc) / ``COMMANDS:`` (runc)."""
+    cmds, inside = set(), False
+    for line in text.splitlines():
+        if line.strip().lower() == "commands:":
+            inside = True
+        elif inside and line[:1] in (" ", "\t") and line.strip():
+            cmds.add(line.split()[0].rstrip(","))
+        elif inside and line.strip():
+            inside = False
+    return cmds
 
 
 def _which(name):

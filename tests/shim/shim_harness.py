@@ -187,7 +187,9 @@ class Containerd:
         self.shim_dir = shim_dir or shim_command()
         self.extra_env = dict(env or {})
         if self.shim_runtime == RUNTIME:
-            self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", self.oci)
+            # runc is pinned; servin-runc is what the shim picks by itself
+            # (it is beside the shim on containerd's PATH).
+            self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", self.oci if kind == "runc" else None)
         self.proc = None
         self.log_path = os.path.join(self.dir, "containerd.log")
 
@@ -239,7 +241,11 @@ disabled_plugins = [
             f.write(self.config())
         env = dict(os.environ)
         env["PATH"] = os.pathsep.join([self.shim_dir, env.get("PATH", "/usr/bin:/bin")])
-        env.update(self.extra_env)
+        for k, v in self.extra_env.items():
+            if v is None:
+                env.pop(k, None)
+            else:
+                env[k] = v
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen([CONTAINERD, "--config", cfg], stdout=self.log,
                                      stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -286,6 +292,19 @@ disabled_plugins = [
 
     def run_args(self, *extra):
         return ["run"] + self.runtime_args() + ["--fifo-dir", self.fifo_dir] + list(extra)
+
+    def runtime_root(self):
+        """The OCI runtime's --root for this namespace (both shims make it private)."""
+        if self.our_shim:
+            return os.path.join(self.dir, "state", "io.containerd.runtime.v2.task", ".servin",
+                                self.namespace)
+        return os.path.join(self.oci_root, self.namespace)
+
+    def runtime_list(self):
+        """Container ids ``<oci runtime> --root ... list -q`` knows."""
+        r = subprocess.run([self.oci, "--root", self.runtime_root(), "list", "-q"],
+                           capture_output=True, text=True, timeout=30)
+        return r.stdout.split()
 
     def missing_commands(self, *commands):
         """Those of ``commands`` the OCI runtime's --help does not list."""

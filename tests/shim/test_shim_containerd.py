@@ -7,13 +7,14 @@ a busybox image built at test time:
 
 - ``servin-shim+runc``: our shim (``--runtime io.containerd.servin.v2``,
   found on PATH as ``containerd-shim-servin-v2``) driving runc;
-- ``servin-shim+servin-runc``: our shim driving servin-runc;
+- ``servin-shim+servin-runc``: our shim driving servin-runc, its default;
 - ``runc-shim+servin-runc``: Debian's containerd-shim-runc-v2 driving
   servin-runc (``ctr run --runc-binary servin-runc --runc-root PRIVATE``:
   ctr 1.6 turns these into the runc options' BinaryName and Root).
 
-Our shim's runtime is pinned with ``SERVIN_SHIM_RUNTIME``; one test names it
-through the runtime options (BinaryName) instead.  A scenario that needs a
+Under our shim runc is pinned with ``SERVIN_SHIM_RUNTIME``; servin-runc is
+the shim's own default choice (found beside it on containerd's PATH); one
+test names the binary through the runtime options (BinaryName) instead.  A scenario that needs a
 runtime command servin-runc's ``--help`` does not list yet (exec, pause,
 ps, update ...) skips saying so.  The last test checks that nothing is
 left: no shim, no mount, no runtime state.
@@ -155,6 +156,11 @@ def test_detached_metrics_kill_delete(ctd):
     ev = Events(ctd)
     ctd.ctr(*ctd.run_args("-d", h.IMAGE, "d0", "sleep", "60"))
     wait_status(ctd, "d0", "RUNNING")
+    assert "d0" in ctd.runtime_list()            # the combination's runtime runs it
+    if ctd.our_shim:
+        [bundle] = [b for b in ctd.bundles() if b.endswith("/d0")]
+        with open(os.path.join(bundle, "servin-shim.conf")) as f:
+            assert f"binary={ctd.oci}\n" in f.read()
     m = ctd.ctr("tasks", "metrics", "d0").stdout.decode()
     assert "pids.current" in m and ("memory.usage_in_bytes" in m or "memory.usage" in m), m
     ctd.ctr("tasks", "kill", "d0")                   # SIGTERM: sleep as pid 1 ignores it

@@ -144,26 +144,48 @@ def test_reaper_run_timeout_kills_the_child():
     assert time.monotonic() - t0 < 5
 
 
-def _fake_servin_runc(tmp_path, annotations):
+ALL_COMMANDS = ["create", "start", "run", "state", "kill", "delete", "list", "spec", "features",
+                "exec", "pause", "resume", "ps", "update"]
+LIFECYCLE = ALL_COMMANDS[:9]
+
+
+def _fake_servin_runc(tmp_path, annotations, commands=LIFECYCLE, features_ok=True):
     import json
     bindir = tmp_path / "bin"
     bindir.mkdir()
     script = bindir / "servin-runc"
     body = json.dumps({"ociVersionMax": "1.2.0", "annotations": annotations})
-    script.write_text(f"#!/bin/sh\necho $@ >> {tmp_path}/calls\necho '{body}'\n")
+    listing = "\\n".join(f"  {c:<10} does {c}" for c in commands)
+    script.write_text(
+        f"#!/bin/sh\necho $@ >> {tmp_path}/calls\n"
+        f'if [ "$1" = --help ]; then printf "usage: servin-runc\\n\\ncommands:\\n{listing}'
+        f'\\n\\nglobal options:\\n  --root value  x\\n"; exit 0; fi\n'
+        + (f"echo '{body}'\n" if features_ok else "exit 1\n"))
     script.chmod(0o755)
     return str(bindir)
 
 
-@pytest.mark.parametrize("annotations,want_servin", [
-    ({}, False),
-    ({"io.github.servin.containerd-shim": "supported"}, True),
+def test_help_commands_of_runc_and_servin_runc():
+    from servin.shim._runtime import help_commands
+    runc = ("NAME:\n   runc\n\nCOMMANDS:\n     checkpoint  checkpoint\n     exec        x\n"
+            "     help, h     Shows\n\nGLOBAL OPTIONS:\n   --debug  x\n")
+    assert help_commands(runc) == {"checkpoint", "exec", "help"}
+    servin = "usage: s\n\ncommands:\n  create     c\n  ps         p\n\nglobal options:\n  --root v\n"
+    assert help_commands(servin) == {"create", "ps"}
+
+
+@pytest.mark.parametrize("annotations,commands,features_ok,want_servin", [
+    ({}, LIFECYCLE, True, False),                         # no exec/pause/ps/update yet
+    ({}, ALL_COMMANDS, True, True),                       # what the shim needs is listed
+    ({}, ALL_COMMANDS, False, False),                     # `features` fails
+    ({"io.github.servin.containerd-shim": "supported"}, LIFECYCLE, True, True),
+    ({"io.github.servin.containerd-shim": "unsupported"}, ALL_COMMANDS, True, False),
 ])
 def test_default_runtime_follows_what_servin_runc_reports(tmp_path, monkeypatch, annotations,
-                                                          want_servin):
+                                                          commands, features_ok, want_servin):
     from servin.shim._reaper import Reaper
     from servin.shim._runtime import default_binary
-    bindir = _fake_servin_runc(tmp_path, annotations)
+    bindir = _fake_servin_runc(tmp_path, annotations, commands, features_ok)
     monkeypatch.delenv("SERVIN_SHIM_RUNTIME", raising=False)
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
     cache = tmp_path / "cache"
