@@ -276,6 +276,11 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     int rootfd = -1;
 
     g_sync = p->sync_fd;
+    /* Until execve we are a copy of the runtime (the Python interpreter):
+     * not dumpable, so no process of the container can open our
+     * /proc/<pid>/exe, fd/ or mem (CVE-2019-5736).  execve makes the user
+     * program dumpable again as usual. */
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     close_unneeded(p);
 
     /* Until we are ready, die with the runtime (not when an intermediate
