@@ -52,11 +52,17 @@ setup() {
 
 demo() {
     setup
-    local work; work=$(mktemp -d /tmp/servin-demo.XXXXXX)
-    trap 'rm -rf "$work"' EXIT
-    mkdir -p "$work/bundle/rootfs/bin"
+    DEMO_WORK=$(mktemp -d /tmp/servin-demo.XXXXXX)
+    trap 'rm -rf "$DEMO_WORK"' EXIT
+    local work=$DEMO_WORK
+    mkdir -p "$work/bundle/rootfs/bin" "$work/bundle/rootfs/etc"
     cp /bin/busybox "$work/bundle/rootfs/bin/busybox"
-    "$work/bundle/rootfs/bin/busybox" --install -s "$work/bundle/rootfs/bin"
+    # relative links: `busybox --install -s` would point at the host path
+    for applet in $(/bin/busybox --list); do
+        [ -e "$work/bundle/rootfs/bin/$applet" ] || ln -s busybox "$work/bundle/rootfs/bin/$applet"
+    done
+    echo "root:x:0:0:root:/root:/bin/sh" > "$work/bundle/rootfs/etc/passwd"
+    echo "root:x:0:" > "$work/bundle/rootfs/etc/group"
     ( cd "$work/bundle" && "$VENV/bin/servin-runc" spec )
     "$VENV/bin/python3" - "$work/bundle/config.json" <<'PYEOF'
 import json, sys
