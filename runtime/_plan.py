@@ -572,7 +572,7 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
             raise ConfigError(f"process.scheduler.policy: unknown policy {pol!r}")
         n["sched_policy"] = SCHED_POLICIES[pol]
         n["sched_nice"] = _int(sched.get("nice"), "process.scheduler.nice", -20, 19) or 0
-        n["sched_priority"] = _int(sched.get("priority"), "process.scheduler.priority", 0) or 0
+        n["sched_priority"] = _int(sched.get("priority"), "process.scheduler.priority", 0, 99) or 0
         flags = 0
         for i, fl in enumerate(_strs(sched.get("flags"), "process.scheduler.flags")):
             if fl not in SCHED_FLAGS:
@@ -580,7 +580,7 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
             flags |= SCHED_FLAGS[fl]
         n["sched_flags"] = flags
         for k in ("runtime", "deadline", "period"):
-            n["sched_" + k] = _int(sched.get(k), f"process.scheduler.{k}", 0) or 0
+            n["sched_" + k] = _int(sched.get(k), f"process.scheduler.{k}", 0, 2**64 - 1) or 0
     io = _obj(proc.get("ioPriority"), "process.ioPriority")
     if io:
         cls = _str(io.get("class"), "process.ioPriority.class", True)
@@ -651,11 +651,12 @@ def _devices(linux):
         kinds = {"c": stat.S_IFCHR, "u": stat.S_IFCHR, "b": stat.S_IFBLK, "p": stat.S_IFIFO}
         if typ not in kinds:
             raise ConfigError(f"{f}.type: unknown device type {typ!r}")
-        major = _int(d.get("major"), f + ".major", 0, 2**32 - 1, typ != "p") or 0
-        minor = _int(d.get("minor"), f + ".minor", 0, 2**32 - 1, typ != "p") or 0
+        # the kernel's dev_t: 12-bit major, 20-bit minor
+        major = _int(d.get("major"), f + ".major", 0, 2**12 - 1, typ != "p") or 0
+        minor = _int(d.get("minor"), f + ".minor", 0, 2**20 - 1, typ != "p") or 0
         mode = _int(d.get("fileMode"), f + ".fileMode", 0, 0o7777)
-        uid = _int(d.get("uid"), f + ".uid", 0) or 0
-        gid = _int(d.get("gid"), f + ".gid", 0) or 0
+        uid = _int(d.get("uid"), f + ".uid", 0, 2**32 - 2) or 0
+        gid = _int(d.get("gid"), f + ".gid", 0, 2**32 - 2) or 0
         out[path] = (path, kinds[typ] | (0o666 if mode is None else mode), major, minor, uid, gid)
     return out
 
