@@ -216,3 +216,77 @@ def test_exec_into_a_missing_container_fails(ctx, rt):
     res = rt("exec", "oci-it-no-such-container", "true")
     assert res.rc != 0
     assert "does not exist" in res.err
+
+
+def test_exec_applies_the_container_seccomp_filter(ctx, rt, features):
+    if not (((features or {}).get("linux") or {}).get("seccomp") or {}).get("enabled"):
+        import pytest
+        pytest.skip("runtime features: seccomp not enabled")
+    b = ctx.bundle(SLEEP, readonly=False)
+    b.linux["seccomp"] = {"defaultAction": "SCMP_ACT_ALLOW",
+                          "syscalls": [{"names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO",
+                                        "errnoRet": 1}]}
+    cid, _ = ctx.run_detached(b)
+    res = rt("exec", cid, "mkdir", "/tmp/denied")
+    assert res.rc != 0
+    assert "not permitted" in res.err
+    assert not os.path.exists(os.path.join(b.rootfs, "tmp/denied"))
+    assert "Seccomp:\t2" in exec_ok(rt, cid, "cat", "/proc/self/status")
+
+
+def test_exec_preserve_fds(ctx, rt):
+    cid, _ = running(ctx)
+    r, w = os.pipe()
+    try:
+        os.write(w, b"through fd 3\n")
+        os.close(w)
+        w = -1
+        import subprocess
+        proc = subprocess.run(rt.argv(["exec", "--preserve-fds", "1", cid, "cat", "/proc/self/fd/3"]),
+                              stdin=subprocess.DEVNULL, capture_output=True, timeout=10,
+                              close_fds=False, preexec_fn=lambda: os.dup2(r, 3))
+    finally:
+        os.close(r)
+        if w >= 0:
+            os.close(w)
+    assert proc.returncode == 0, proc
+    assert proc.stdout == b"through fd 3\n"
+
+
+def test_exec_tty_proxied_in_the_foreground(ctx, rt):
+    # the runtime runs on a terminal of ours (runc needs one for -t
+    # without --console-socket) and proxies the container's pty to it
+    import fcntl
+    import pty
+    import subprocess
+    import termios
+    cid, _ = running(ctx)
+    master, slave = pty.openpty()
+
+    def on_our_tty():
+        os.setsid()
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    try:
+        proc = subprocess.Popen(rt.argv(["exec", "-t", cid, "sh", "-c", "tty; echo proxied; exit 3"]),
+                                stdin=slave, stdout=slave, stderr=slave, preexec_fn=on_our_tty)
+        os.close(slave)
+        slave = -1
+        out = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        assert proc.wait(timeout=10) == 3
+    finally:
+        os.close(master)
+        if slave >= 0:
+            os.close(slave)
+    text = out.decode(errors="replace").replace("\r", "")
+    assert "/dev/pts/" in text
+    assert "proxied" in text
+
