@@ -469,6 +469,7 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
 
     p.cgroups_path = _str(linux.get("cgroupsPath"), "linux.cgroupsPath") or ""
     p.resources = _obj(linux.get("resources"), "linux.resources")
+    _resources_shape(p.resources)
     p.hooks = parse_hooks(cfg)
     n["hook_sync"] = bool(p.hooks.get("prestart") or p.hooks.get("createRuntime"))
     n["create_container_hooks"] = p.hooks.get("createContainer", [])
@@ -588,6 +589,40 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
             raise ConfigError(f"process.ioPriority.class: unknown class {cls!r}")
         prio = _int(io.get("priority"), "process.ioPriority.priority", 0, 7) or 0
         n["ioprio"] = IOPRIO_CLASSES[cls] << 13 | prio
+
+
+def _resources_shape(res):
+    """The shape of linux.resources, checked before anything is made
+    (_resources checks the values as it writes them): a list where an
+    object belongs raised AttributeError there, after the cgroups existed."""
+    f = "linux.resources"
+    for key in ("memory", "cpu", "pids", "blockIO", "network", "rdma", "unified"):
+        _obj(res.get(key), f"{f}.{key}")
+    for i, r in enumerate(_list(res.get("devices"), f"{f}.devices")):
+        _obj(r, f"{f}.devices[{i}]", True)
+    for i, h in enumerate(_list(res.get("hugepageLimits"), f"{f}.hugepageLimits")):
+        h = _obj(h, f"{f}.hugepageLimits[{i}]", True)
+        size = _str(h.get("pageSize"), f"{f}.hugepageLimits[{i}].pageSize", True)
+        if not re.fullmatch(r"[0-9]+[KMGTP]?B", size):
+            raise ConfigError(f"{f}.hugepageLimits[{i}].pageSize {size!r}: not a page size like 2MB")
+    blk = _obj(res.get("blockIO"), f"{f}.blockIO")
+    for key in ("weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
+                "throttleReadIOPSDevice", "throttleWriteIOPSDevice"):
+        for i, d in enumerate(_list(blk.get(key), f"{f}.blockIO.{key}")):
+            g = f"{f}.blockIO.{key}[{i}]"
+            d = _obj(d, g, True)
+            _int(d.get("major"), g + ".major", 0, 2**32 - 1, True)
+            _int(d.get("minor"), g + ".minor", 0, 2**32 - 1, True)
+    net = _obj(res.get("network"), f"{f}.network")
+    for i, pr in enumerate(_list(net.get("priorities"), f"{f}.network.priorities")):
+        g = f"{f}.network.priorities[{i}]"
+        pr = _obj(pr, g, True)
+        _str(pr.get("name"), g + ".name", True)
+        _int(pr.get("priority"), g + ".priority", 0, 2**32 - 1, True)
+    for dev, lim in _obj(res.get("rdma"), f"{f}.rdma").items():
+        _obj(lim, f"{f}.rdma[{dev!r}]", True)
+    for k, v in _obj(res.get("unified"), f"{f}.unified").items():
+        _str(v, f"{f}.unified[{k!r}]", True)
 
 
 def _parent_mount(path):
