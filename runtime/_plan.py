@@ -603,7 +603,8 @@ def _resources_shape(res):
     for i, h in enumerate(_list(res.get("hugepageLimits"), f"{f}.hugepageLimits")):
         h = _obj(h, f"{f}.hugepageLimits[{i}]", True)
         size = _str(h.get("pageSize"), f"{f}.hugepageLimits[{i}].pageSize", True)
-        if not re.fullmatch(r"[0-9]+[KMGTP]?B", size):
+        digits = size[:-1].rstrip("KMGTP") if size.endswith("B") else ""
+        if not (digits.isascii() and digits.isdigit() and len(size) - len(digits) <= 2):
             raise ConfigError(f"{f}.hugepageLimits[{i}].pageSize {size!r}: not a page size like 2MB")
     blk = _obj(res.get("blockIO"), f"{f}.blockIO")
     for key in ("weightDevice", "throttleReadBpsDevice", "throttleWriteBpsDevice",
