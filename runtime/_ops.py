@@ -141,27 +141,17 @@ _UNITS = {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30, "t": 1 << 40, "p": 1 
 
 
 def parse_size(flag, s):
-    """runc's sizes: 1024, 64m, 64M, 64MB, 64MiB, 1.5g (binary units);
-    -1 means unlimited."""
+    """runc's sizes (go-units RAMInBytes): 1024, 64m, 64M, 64MB, 64MiB,
+    1.5g, in binary units; -1 means unlimited."""
+    import re
     v = s.strip()
     if v == "-1":
         return -1
-    low = v.lower()
-    for suffix in ("ib", "b", "i"):
-        if low.endswith(suffix) and len(low) > len(suffix) and not low[-len(suffix) - 1].isdigit():
-            low = low[:-len(suffix)]
-            break
-    unit = ""
-    if low and low[-1] in "kmgtp":
-        unit, low = low[-1], low[:-1]
-    low = low.strip()
-    try:
-        n = float(low) if "." in low else int(low)
-    except ValueError:
-        raise ConfigError(f"{flag} {s!r}: invalid size (e.g. 1024, 64m, 1g)") from None
-    if n < 0:
-        raise ConfigError(f"{flag} {s!r}: invalid size")
-    return int(n * _UNITS[unit])
+    m = re.fullmatch(r"(\d+(?:\.\d+)?) ?([kKmMgGtTpP])?[iI]?[bB]?", v)
+    if not m:
+        raise ConfigError(f"{flag} {s!r}: invalid size (e.g. 1024, 64m, 1g; -1 for unlimited)")
+    num = float(m.group(1)) if "." in m.group(1) else int(m.group(1))
+    return int(num * _UNITS[(m.group(2) or "").lower()])
 
 
 def _int_flag(flag, s, lo=None):
