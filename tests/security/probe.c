@@ -4,7 +4,9 @@
  *   probe fds                  print "fd N -> TARGET" for each open fd, "cwd X", "getcwd X"
  *   probe open-w PATH...       open each PATH O_WRONLY (never writes): "open-w PATH ok|errno"
  *   probe open-r PATH...       the same with O_RDONLY|O_NONBLOCK
- *   probe scan DIR             the /proc attacker: see scan() below
+ *   probe scan DIR [exe-only]  the /proc attacker: see scan() below (exe-only: leave
+ *                              the target's fds, cwd and root alone)
+ *   probe hunt DIR             the same, probing each new pid the moment it appears
  *
  * Output goes to stdout with write(2), one line per fact, so a test can
  * parse it; nothing here ever writes to a file it opened.
@@ -140,12 +142,14 @@ static void stat_line(const char *what, int pid, const char *name, int fd)
 /* Everything a process in the container may try on another process it
  * can see in /proc: its exe, root, cwd and fds.  O_PATH handles on exe are
  * kept for the second phase (the CVE-2019-5736 re-open after execve). */
+static int exe_only;
+
 static void probe_pid(int pid)
 {
     char p[128], t[4096];
     ssize_t n;
     const char *links[] = {"exe", "root", "cwd"};
-    for (unsigned i = 0; i < 3; i++) {
+    for (unsigned i = 0; i < (exe_only ? 1u : 3u); i++) {
         snprintf(p, sizeof(p), "/proc/%d/%s", pid, links[i]);
         n = readlink(p, t, sizeof(t) - 1);
         t[n < 0 ? 0 : n] = '\0';
@@ -178,6 +182,8 @@ static void probe_pid(int pid)
         stat_line("wronly", pid, "exe", fd);
         close(fd);
     }
+    if (exe_only)
+        return;
     snprintf(p, sizeof(p), "/proc/%d/fd", pid);
     DIR *d = opendir(p);
     if (!d) {
@@ -245,6 +251,53 @@ static int scan(const char *dir)
     return 0;
 }
 
+/* Probe every pid the moment it first appears in /proc (an `exec`'d
+ * process is a fork of the runtime for a few milliseconds) until DIR/stop;
+ * then the second phase as in scan(). */
+static unsigned char seen[(1 << 22) / 8];
+
+static int hunt(const char *dir)
+{
+    int me = getpid();
+    out("hunt self %d", me);
+    touch(dir, "ready");
+    time_t end = time(NULL) + 30;
+    for (unsigned long iter = 0;; iter++) {
+        if ((iter & 63) == 0 && (exists(dir, "stop") || time(NULL) > end))
+            break;
+        DIR *d = opendir("/proc");
+        struct dirent *e;
+        while (d && (e = readdir(d))) {
+            int pid = atoi(e->d_name);
+            if (pid <= 0 || pid == me || pid >= (1 << 22) || (seen[pid / 8] & (1 << (pid % 8))))
+                continue;
+            seen[pid / 8] |= 1 << (pid % 8);
+            out("pid %d", pid);
+            probe_pid(pid);
+        }
+        if (d)
+            closedir(d);
+    }
+    out("phase1 done");
+    touch(dir, "phase1.done");
+    if (wait_for(dir, "phase2") < 0)
+        return 2;
+    for (int i = 0; i < nkeep; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", keep[i].fd);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            out("reopen %d %s", keep[i].pid, err(errno));
+        else {
+            stat_line("reopen", keep[i].pid, "exe", fd);
+            close(fd);
+        }
+    }
+    out("phase2 done");
+    touch(dir, "phase2.done");
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -259,7 +312,11 @@ int main(int argc, char **argv)
         return open_paths(argc - 2, argv + 2, O_WRONLY, "open-w");
     if (!strcmp(argv[1], "open-r"))
         return open_paths(argc - 2, argv + 2, O_RDONLY | O_NONBLOCK, "open-r");
-    if (!strcmp(argv[1], "scan") && argc > 2)
+    if (!strcmp(argv[1], "scan") && argc > 2) {
+        exe_only = argc > 3 && !strcmp(argv[3], "exe-only");
         return scan(argv[2]);
+    }
+    if (!strcmp(argv[1], "hunt") && argc > 2)
+        return hunt(argv[2]);
     return 2;
 }

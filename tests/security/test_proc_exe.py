@@ -59,14 +59,18 @@ def _private_runtime(tmp, runtime_binary, is_runc):
     return wrapper, [interp]
 
 
-def _attack(ctx, tmp, is_runc):
+def _attack(ctx, tmp, is_runc, attacker_caps=()):
     """Container A runs the attacker (probe scan); container B joins A's PID
     namespace and is created, probed, started, probed again.  Returns
     (probe lines, protected {(dev, ino): path}, hashes before)."""
     shared = os.path.join(tmp, "shared")
     os.makedirs(shared)
-    a = ctx.bundle(args=["/probe", "scan", "/shared"])
+    # a CAP_SYS_PTRACE attacker may ptrace the init anyway (and opening
+    # the init's exec.fifo would start it early): it only goes for the exe
+    a = ctx.bundle(args=["/probe", "scan", "/shared"] + (["exe-only"] if attacker_caps else []))
     a.add_mount("/shared", "bind", shared, ["rbind", "rw"])
+    for caps in a.process["capabilities"].values():
+        caps.extend(attacker_caps)
     acid, _ = ctx.run_detached(a)
     oci.wait_until(lambda: os.path.exists(os.path.join(shared, "ready")), what="the attacker")
     apid = ctx.rt.state(acid)["pid"]
@@ -86,37 +90,13 @@ def _attack(ctx, tmp, is_runc):
     return lines, b
 
 
-# servin-runc's init is dumpable until execve today: the attacker gets an
-# O_PATH handle on the interpreter and re-opens it for writing once the
-# init has exec'd (and opens the init's exec.fifo).  The fix is one
-# prctl(PR_SET_DUMPABLE, 0) at the top of srv_child() and of the
-# intermediate (csrc/child.c; see docs/security.md).  The marker is strict:
-# once the fix lands this test passes and the marker must go.
-DUMPABLE_FIX_LANDED = False
+def _protected_files(executed, runtime_binary):
+    files = sorted({*executed, os.path.realpath(sys.executable), os.path.realpath(runtime_binary)})
+    return files, {(os.stat(p).st_dev, os.stat(p).st_ino): p for p in files}
 
 
-def test_proc_exe_and_fds_of_a_created_init_are_unreachable(request, ctx, tmp_path, runtime_binary,
-                                                           is_runc):
-    if not is_runc and not DUMPABLE_FIX_LANDED:
-        request.applymarker(pytest.mark.xfail(
-            strict=True, reason="hole: the init is dumpable until execve (PR_SET_DUMPABLE fix pending)"))
-    tmp = str(tmp_path)
-    binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
-    ctx.rt = oci.Runtime(binary, ctx.rt.root)
-    host_files = sorted({*executed, os.path.realpath(sys.executable),
-                         os.path.realpath(runtime_binary)})
-    before = {p: _sha(p) for p in host_files}
-    protected = {}
-    for p in host_files:
-        st = os.stat(p)
-        protected[(st.st_dev, st.st_ino)] = p
-
-    lines, b = _attack(ctx, tmp, is_runc)
-    root_st = os.stat(b.rootfs)
-    pids = [int(w[1]) for w in lines if w[0] == "pid"]
-    assert pids, "the attacker saw no other process: %r" % lines
-    assert ["phase2", "done"] in lines, lines
-
+def _holes(lines, protected, root_st):
+    """What the attacker got that it must not have."""
     def devino(w):
         kv = dict(x.split("=", 1) for x in w[4:] if "=" in x)
         if "dev" not in kv:
@@ -140,6 +120,87 @@ def test_proc_exe_and_fds_of_a_created_init_are_unreachable(request, ctx, tmp_pa
             holes.append("/proc/%s/%s is a host directory (%s)" % (w[1], what, di))
         elif kind == "fdopen" and int(what[2:]) > 2:
             holes.append("opened the runtime's /proc/%s/fd/%s" % (w[1], what[2:]))
-    after = {p: _sha(p) for p in host_files}
-    assert after == before, "a host executable changed"
+    return holes
+
+
+def test_proc_exe_and_fds_of_a_created_init_are_unreachable(ctx, tmp_path, runtime_binary, is_runc):
+    """The attacker has the default capabilities.  servin-runc's init is not
+    dumpable until execve (csrc/child.c, PR_SET_DUMPABLE 0 first thing in
+    srv_child): /proc/<init>/exe, fd/, cwd, root all fail with EACCES.
+    Before that (ec705f4) this test got an O_PATH handle on the
+    interpreter, re-opened it for writing after start, and opened the
+    init's exec.fifo."""
+    tmp = str(tmp_path)
+    binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
+    ctx.rt = oci.Runtime(binary, ctx.rt.root)
+    files, protected = _protected_files(executed, runtime_binary)
+    before = {p: _sha(p) for p in files}
+
+    lines, b = _attack(ctx, tmp, is_runc)
+    pids = [int(w[1]) for w in lines if w[0] == "pid"]
+    assert pids, "the attacker saw no other process: %r" % lines
+    assert ["phase2", "done"] in lines, lines
+    holes = _holes(lines, protected, os.stat(b.rootfs))
+    assert {p: _sha(p) for p in files} == before, "a host executable changed"
+    assert not holes, "\n".join(holes) + "\n--- probe:\n" + "\n".join(" ".join(w) for w in lines)
+
+
+def test_host_executable_is_not_writable_by_a_ptrace_capable_container(request, ctx, tmp_path,
+                                                                      runtime_binary, is_runc):
+    """An attacker with CAP_SYS_PTRACE (a privileged container without a
+    user namespace) passes the dumpable check: it may read the init's
+    /proc entries, and ptrace it, by design.  It must still not get a
+    writable handle on a host executable: runc's init runs from a sealed
+    memfd copy of runc; servin-runc's from the host interpreter itself."""
+    if not is_runc:
+        request.applymarker(pytest.mark.xfail(strict=True, reason=(
+            "residual hole: the init's /proc/<pid>/exe is the host interpreter, re-openable "
+            "for writing by a CAP_SYS_PTRACE container once the init has exec'd "
+            "(see docs/security.md, 'the runtime's executable')")))
+    tmp = str(tmp_path)
+    binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
+    ctx.rt = oci.Runtime(binary, ctx.rt.root)
+    files, protected = _protected_files(executed, runtime_binary)
+    before = {p: _sha(p) for p in files}
+    lines, _b = _attack(ctx, tmp, is_runc, ("CAP_SYS_PTRACE",))
+    assert ["phase2", "done"] in lines, lines
+    writable = [w for w in lines if w[0] in ("wronly", "reopen") and len(w) > 3 and w[3] == "ok"]
+    assert {p: _sha(p) for p in files} == before, "a host executable changed"
+    assert not writable, "\n".join(" ".join(w) for w in lines)
+
+
+EXECS = 8
+
+
+def test_proc_exe_and_fds_of_an_exec_are_unreachable(ctx, tmp_path, runtime_binary, is_runc):
+    """``exec`` joins a running container: its process is a fork of the
+    runtime until execve, in the container's PID namespace.  The attacker
+    probes every pid the moment it appears (it does see the exec'd process
+    before execve, with the runtime's fds).  Until the child drops to the
+    container's capabilities, microseconds before execve, the attacker's
+    capabilities are not a superset of its own, so even a dumpable child
+    is out of reach; not dumpable, it is out of reach throughout."""
+    tmp = str(tmp_path)
+    binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
+    ctx.rt = oci.Runtime(binary, ctx.rt.root)
+    files, protected = _protected_files(executed, runtime_binary)
+    before = {p: _sha(p) for p in files}
+    shared = os.path.join(tmp, "shared")
+    os.makedirs(shared)
+    a = ctx.bundle(args=["/probe", "hunt", "/shared"])
+    a.add_mount("/shared", "bind", shared, ["rbind", "rw"])
+    acid, _ = ctx.run_detached(a)
+    oci.wait_until(lambda: os.path.exists(os.path.join(shared, "ready")), what="the attacker")
+    for _ in range(EXECS):
+        res = ctx.rt("exec", acid, "/bin/true")
+        assert res.rc == 0, res
+    for name in ("stop", "phase2"):
+        open(os.path.join(shared, name), "w").close()
+    oci.wait_until(lambda: os.path.exists(os.path.join(shared, "phase2.done")), timeout=20,
+                   what="the attacker")
+    lines = parse_probe(ctx.output(acid))
+    pids = [int(w[1]) for w in lines if w[0] == "pid"]
+    assert len(pids) >= EXECS, "the attacker saw %d processes: %r" % (len(pids), lines)
+    holes = _holes(lines, protected, os.stat(a.rootfs))
+    assert {p: _sha(p) for p in files} == before, "a host executable changed"
     assert not holes, "\n".join(holes) + "\n--- probe:\n" + "\n".join(" ".join(w) for w in lines)
