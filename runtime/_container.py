@@ -106,6 +106,10 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             n["fifo_fd"] = fd
         if console_socket:
             n["console_fd"] = _connect(console_socket, plan)
+        # written by us, not the init: in a user namespace the init stops
+        # being dumpable once it is root there, and its /proc/self files
+        # then belong to the host's root
+        oom = n.pop("oom_score_adj", None)
         try:
             pid, sync = _native().spawn(n)
         except _native().ChildError as e:
@@ -134,6 +138,8 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         cg.add(pid)
         if plan.uid_map is not None:
             _write_id_maps(pid, plan)
+        if oom is not None:
+            _write_oom_score_adj(pid, oom)
         states = hook_state(cid, _state.CREATING, pid, bundle, plan.annotations)
         sc = dict(states, status=_state.CREATED)
         payload = _json.dumps(states).encode() + b"\0" + _json.dumps(sc).encode() + b"\0"
@@ -179,6 +185,15 @@ def _write_id_maps(pid, plan):
             f.write(fmt(plan.gid_map))
     except OSError as e:
         raise SystemError_("write the user namespace id mappings", errno=e.errno) from None
+
+
+def _write_oom_score_adj(pid, value):
+    try:
+        with open(f"/proc/{pid}/oom_score_adj", "wb") as f:
+            f.write(value)
+    except OSError as e:
+        raise SystemError_(f"process.oomScoreAdj: write {value.decode()} to /proc/{pid}/oom_score_adj",
+                           errno=e.errno) from None
 
 
 def _wait_ready(sp, states):
