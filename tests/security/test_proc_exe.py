@@ -6,8 +6,8 @@ namespaces, and writes to it once that process has exec'd.
 servin's init is a fork of the Python runtime until execve: between
 ``create`` and ``start`` /proc/<init>/exe is the host interpreter and
 /proc/<init>/fd holds the runtime's fds.  A process that can see it is one
-in the same PID namespace: here a second container that shares the first
-one's PID namespace (a pod with a shared PID namespace; ``exec`` later).
+in the same PID namespace: a second container that shares the first one's
+PID namespace (a pod with a shared PID namespace), or ``exec``.
 
 To see the real exposure without risking the host's interpreter (and
 without ETXTBSY from other Python processes hiding it), the runtime under
@@ -19,7 +19,6 @@ host's interpreter and the runtime binary are checked unchanged too.
 import hashlib
 import os
 import shutil
-import stat
 import sys
 
 import pytest
@@ -204,3 +203,17 @@ def test_proc_exe_and_fds_of_an_exec_are_unreachable(ctx, tmp_path, runtime_bina
     holes = _holes(lines, protected, os.stat(a.rootfs))
     assert {p: _sha(p) for p in files} == before, "a host executable changed"
     assert not holes, "\n".join(holes) + "\n--- probe:\n" + "\n".join(" ".join(w) for w in lines)
+
+
+def test_not_dumpable_init_still_sets_oom_score_adj_in_a_user_namespace(ctx):
+    """Root in a new user namespace, the init is not dumpable (a change of
+    euid resets the flag anyway), so its /proc/self files belong to the
+    host's root: the runtime writes oom_score_adj for it."""
+    b = ctx.bundle(["sh", "-c", "cat /proc/self/oom_score_adj; id -u"], parent=ctx.short)
+    b.linux["namespaces"].append({"type": "user"})
+    for key in ("uidMappings", "gidMappings"):
+        b.linux[key] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    b.process["oomScoreAdj"] = 100
+    _, res = ctx.run(b)
+    assert res.rc == 0, res
+    assert res.out.split() == ["100", "0"]
