@@ -7,13 +7,18 @@
  * The plan is a dict of plain values built by servin.runtime._plan; it is
  * converted to struct srv_plan here, in the parent, before any fork.
  */
+#define _GNU_SOURCE
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sched.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -579,9 +584,76 @@ static PyObject *py_set_subreaper(PyObject *self, PyObject *noargs)
     Py_RETURN_NONE;
 }
 
+/* userns_fd(uid_map, gid_map) -> fd of a new user namespace with those
+ * mappings (for idmapped mounts).  A child unshares CLONE_NEWUSER and
+ * waits; we write its maps, open its ns/user, and let it exit. */
+static PyObject *py_userns_fd(PyObject *self, PyObject *args)
+{
+    const char *umap, *gmap;
+    if (!PyArg_ParseTuple(args, "yy", &umap, &gmap))
+        return NULL;
+    int go[2], ready[2];
+    if (pipe2(go, O_CLOEXEC) < 0)
+        return PyErr_SetFromErrno(PyExc_OSError);
+    if (pipe2(ready, O_CLOEXEC) < 0) {
+        close(go[0]);
+        close(go[1]);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    PyOS_BeforeFork();
+    pid_t pid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid == 0) {
+        close(go[1]);
+        close(ready[0]);
+        char c = unshare(CLONE_NEWUSER) == 0 ? 'k' : 'e';
+        (void)!write(ready[1], &c, 1);
+        (void)!read(go[0], &c, 1);
+        _exit(0);
+    }
+    PyOS_AfterFork_Parent();
+    close(ready[1]);
+    close(go[0]);
+    int fd = -1, err = 0;
+    char c = 0;
+    if (pid < 0 || read(ready[0], &c, 1) != 1 || c != 'k') {
+        err = pid < 0 ? errno : EPERM;
+    } else {
+        char path[64];
+        const char *files[2] = {"uid_map", "gid_map"};
+        const char *maps[2] = {umap, gmap};
+        for (int i = 0; i < 2 && !err; i++) {
+            snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, files[i]);
+            int mfd = open(path, O_WRONLY | O_CLOEXEC);
+            if (mfd < 0 || write(mfd, maps[i], strlen(maps[i])) < 0)
+                err = errno;
+            if (mfd >= 0)
+                close(mfd);
+        }
+        if (!err) {
+            snprintf(path, sizeof(path), "/proc/%d/ns/user", (int)pid);
+            fd = open(path, O_RDONLY | O_CLOEXEC);
+            if (fd < 0)
+                err = errno;
+        }
+    }
+    close(go[1]);        /* EOF: the child exits */
+    close(ready[0]);
+    if (pid > 0)
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+    if (err) {
+        if (fd >= 0)
+            close(fd);
+        errno = err;
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    return PyLong_FromLong(fd);
+}
+
 PyObject *srv_py_seccomp_compile(PyObject *self, PyObject *args);   /* seccomp.c */
 
 static PyMethodDef methods[] = {
+    {"userns_fd", py_userns_fd, METH_VARARGS, "userns_fd(uid_map, gid_map) -> fd of a new user namespace"},
     {"seccomp_compile", srv_py_seccomp_compile, METH_VARARGS,
      "seccomp_compile(default_action, archs, rules) -> BPF program bytes (libseccomp)"},
     {"set_subreaper", py_set_subreaper, METH_NOARGS, "PR_SET_CHILD_SUBREAPER for this process"},

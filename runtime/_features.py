@@ -9,7 +9,7 @@ VERSION = "0.1.0"
 
 def features():
     last, _ = host_caps()
-    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) - set())
+    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"idmap", "ridmap"})
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
@@ -30,7 +30,7 @@ def features():
             "apparmor": {"enabled": False},
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
-            "mountExtensions": {"idmap": {"enabled": False}},
+            "mountExtensions": {"idmap": {"enabled": True}},
         },
         "annotations": {
             "io.github.servin.version": VERSION,

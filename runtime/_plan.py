@@ -651,11 +651,9 @@ def _mount_specs(cfg, bundle):
         opts = mo.parse(_strs(m.get("options"), f + ".options"))
         if typ == "bind":
             opts.flags |= mo.MS_BIND
-        for key in ("uidMappings", "gidMappings"):
-            if m.get(key):
-                raise ConfigError(f"{f}.{key}: idmapped mounts are not supported yet")
-        if opts.extensions & {"idmap", "ridmap"}:
-            raise ConfigError(f"{f}.options: idmap is not supported yet")
+        idmap = None
+        if m.get("uidMappings") or m.get("gidMappings") or opts.extensions & {"idmap", "ridmap"}:
+            idmap = _mount_idmap(cfg, m, f, opts)
         if opts.is_bind:
             if not src:
                 raise ConfigError(f"{f}.source: required for a bind mount")
@@ -665,14 +663,43 @@ def _mount_specs(cfg, bundle):
                 st = os.stat(src)
             except OSError as e:
                 raise ConfigError(f"{f}.source {src!r}: {e.strerror}") from None
-            specs.append(("bind", src, dest, None, opts, not stat.S_ISDIR(st.st_mode)))
+            specs.append(("bind", src, dest, None, opts, not stat.S_ISDIR(st.st_mode), idmap))
+        elif idmap is not None:
+            raise ConfigError(f"{f}: idmapped mounts are supported for bind mounts only")
         elif typ == "cgroup":
-            specs.append(("cgroup", src, dest, typ, opts, False))
+            specs.append(("cgroup", src, dest, typ, opts, False, None))
         else:
             if not typ:
                 raise ConfigError(f"{f}.type: required for a non-bind mount of {dest}")
-            specs.append(("fs", src or typ, dest, typ, opts, False))
+            specs.append(("fs", src or typ, dest, typ, opts, False, None))
     return specs
+
+
+def _mount_idmap(cfg, m, f, opts):
+    """(uid_map, gid_map) text for an idmapped mount: the mount's own
+    mappings, or the container's (linux.uid/gidMappings) for a bare
+    idmap/ridmap option."""
+    linux = cfg.get("linux") if isinstance(cfg.get("linux"), dict) else {}
+    out = []
+    for key in ("uidMappings", "gidMappings"):
+        maps = m.get(key)
+        where = f"{f}.{key}"
+        if not maps:
+            maps, where = linux.get(key), f"linux.{key} (for {f}'s idmap)"
+        if not maps:
+            raise ConfigError(f"{f}: an idmapped mount needs uidMappings and gidMappings")
+        lines = []
+        for i, e in enumerate(_list(maps, where)):
+            e = _obj(e, f"{where}[{i}]", True)
+            lines.append("%d %d %d" % (_int(e.get("containerID"), f"{where}[{i}].containerID", 0, 2**32 - 1, True),
+                                       _int(e.get("hostID"), f"{where}[{i}].hostID", 0, 2**32 - 1, True),
+                                       _int(e.get("size"), f"{where}[{i}].size", 1, 2**32 - 1, True)))
+        out.append(("\n".join(lines) + "\n").encode())
+    if "idmap" not in opts.extensions and "ridmap" not in opts.extensions:
+        opts.extensions.add("idmap")
+    if "ridmap" in opts.extensions:
+        opts.flags |= mo.MS_REC
+    return tuple(out)
 
 
 def _devices(linux):
@@ -715,7 +742,7 @@ def finish_mounts(p, cgroup_dirs):
     K_FS, K_BIND, K_MKDIR, K_SYM = 0, 1, 2, 3
     dev_is_bind = False
     has_devpts = False
-    for kind, src, dest, typ, o, file_target in p._mount_specs:
+    for kind, src, dest, typ, o, file_target, idmap in p._mount_specs:
         enc = os.fsencode
         data = ",".join(o.data).encode() or None
         props = tuple(o.props)
@@ -724,8 +751,16 @@ def finish_mounts(p, cgroup_dirs):
                 dev_is_bind = True
             extra = o.flags & ~(mo.MS_BIND | mo.MS_REC)
             remount = extra if (extra or o.clear & mo.MS_RDONLY) else 0
+            userns = -1
+            if idmap is not None:
+                from servin import _native
+                try:
+                    userns = _native.userns_fd(*idmap)
+                except OSError as e:
+                    raise ConfigError(f"mount {dest}: cannot make the idmap user namespace: {e.strerror}") from None
+                p.open_fds.append(userns)
             M.append((K_BIND, enc(src), enc(dest), None, o.flags & (mo.MS_BIND | mo.MS_REC), None,
-                      remount, props, file_target, o.attr_set, o.attr_clr, -1))
+                      remount, props, file_target, o.attr_set, o.attr_clr, userns))
         elif kind == "cgroup":
             base = o.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
             M.append((K_FS, b"tmpfs", enc(dest), b"tmpfs", base, b"mode=755", 0, (), False, 0, 0, -1))
