@@ -16,6 +16,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sched.h>
+#include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -650,9 +651,31 @@ static PyObject *py_userns_fd(PyObject *self, PyObject *args)
     return PyLong_FromLong(fd);
 }
 
+static PyObject *py_bind_mount(PyObject *self, PyObject *args)
+{
+    const char *src, *dst;
+    if (!PyArg_ParseTuple(args, "ss", &src, &dst))
+        return NULL;
+    if (mount(src, dst, NULL, MS_BIND, NULL) < 0)
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, dst);
+    Py_RETURN_NONE;
+}
+
+static PyObject *py_umount(PyObject *self, PyObject *args)
+{
+    const char *path;
+    if (!PyArg_ParseTuple(args, "s", &path))
+        return NULL;
+    if (umount2(path, MNT_DETACH) < 0)
+        return PyErr_SetFromErrnoWithFilename(PyExc_OSError, path);
+    Py_RETURN_NONE;
+}
+
 PyObject *srv_py_seccomp_compile(PyObject *self, PyObject *args);   /* seccomp.c */
 
 static PyMethodDef methods[] = {
+    {"bind_mount", py_bind_mount, METH_VARARGS, "bind_mount(src, dst)"},
+    {"umount", py_umount, METH_VARARGS, "umount(path): lazy unmount"},
     {"userns_fd", py_userns_fd, METH_VARARGS, "userns_fd(uid_map, gid_map) -> fd of a new user namespace"},
     {"seccomp_compile", srv_py_seccomp_compile, METH_VARARGS,
      "seccomp_compile(default_action, archs, rules) -> BPF program bytes (libseccomp)"},

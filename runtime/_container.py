@@ -93,6 +93,7 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
     pid = -1
     sync = -1
     cg = None
+    moved = None
     try:
         cg = manager_for(plan.cgroups_path, cid)
         cg.create()
@@ -133,11 +134,17 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             "freezer": cg.freezer_state_file(),
             "hooks": {k: plan.hooks[k] for k in ("poststart", "poststop") if k in plan.hooks},
             "namespaces": {k: v for k, v in plan.namespaces.items()},
+            "net_devices": plan.net_devices,
         }
         container.save(data)
         cg.add(pid)
         if plan.uid_map is not None:
             _write_id_maps(pid, plan)
+        if plan.net_devices:
+            from ._netdev import move_in, pin
+            pin(pid, os.path.join(container.dir, "netns"))
+            moved = plan.net_devices
+            move_in(plan.net_devices, pid)
         if oom is not None:
             _write_oom_score_adj(pid, oom)
         states = hook_state(cid, _state.CREATING, pid, bundle, plan.annotations)
@@ -152,6 +159,15 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         if pid_file:
             _write_pid_file(pid_file, pid)
     except BaseException as e:
+        pinned = os.path.join(container.dir, "netns")
+        if moved:
+            # the user's interfaces must not die with the namespace
+            from ._netdev import move_out
+            for err in move_out(moved, pinned):
+                Log.warn(err)
+        if plan.net_devices and os.path.exists(pinned):
+            from ._netdev import unpin
+            unpin(pinned)
         _abort(container, pid, sync, cg)
         if isinstance(e, (HookError, ChildError)) and pid > 0:
             # runtime.md lifecycle: a failing create hook continues at
@@ -459,6 +475,12 @@ def delete(root, cid, force=False):
 def destroy(c):
     d = c.data or {}
     cg = Manager.from_state(d.get("cgroups", {}))
+    pinned = os.path.join(c.dir, "netns")
+    if d.get("net_devices") and os.path.exists(pinned):
+        from ._netdev import move_out, unpin
+        for err in move_out(d["net_devices"], pinned):
+            Log.warn(err)
+        unpin(pinned)
     if c.alive():
         try:
             _signal_init(c, signal.SIGKILL)

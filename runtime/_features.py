@@ -31,6 +31,7 @@ def features():
             "selinux": {"enabled": False},
             "intelRdt": {"enabled": False},
             "mountExtensions": {"idmap": {"enabled": True}},
+            "netDevices": {"enabled": True},
         },
         "annotations": {
             "io.github.servin.version": VERSION,

@@ -267,6 +267,7 @@ class Plan:
         self.rootfs = ""
         self.annotations = {}
         self.seccomp_listener = None
+        self.net_devices = {}
 
     def close_fds(self):
         for fd in self.open_fds:
@@ -456,6 +457,8 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     for key in ("mountLabel",):
         if linux.get(key):
             warnings.append(f"linux.{key}: this host has no SELinux; ignored")
+    from ._netdev import parse as parse_netdevs
+    p.net_devices = parse_netdevs(linux, ns)
     if linux.get("intelRdt"):
         raise ConfigError("linux.intelRdt: Intel RDT (resctrl) is not available on this host")
 
