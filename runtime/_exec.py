@@ -242,6 +242,9 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
             n["console_fd"] = _container._connect(console_socket, p)
         if not c.alive():
             raise InvalidState(f"container {cid}: cannot exec in a container that is stopped")
+        # written by us before GO, as create does: in a user namespace the
+        # process is not dumpable and its /proc/self files are the host root's
+        oom = n.pop("oom_score_adj", None)
         N = _native()
         if not detach:
             N.set_subreaper()
@@ -258,6 +261,8 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
         except SystemError_:
             _kill(xpid)
             raise
+        if oom is not None:
+            _container._write_oom_score_adj(xpid, oom)
         N.send(sync, N.MSG_GO, b"\0\0")
         _wait_started(ex, sync, proc.get("terminal") and not console_socket)
         os.close(sync)

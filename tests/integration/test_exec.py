@@ -181,13 +181,16 @@ def test_exec_into_a_user_namespace(ctx, rt, require_namespace):
     b.linux["namespaces"].append({"type": "user"})
     b.linux["uidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
     b.linux["gidMappings"] = [{"containerID": 0, "hostID": 200000, "size": 65536}]
+    b.process["oomScoreAdj"] = 100
     cid, _ = ctx.run_detached(b)
     init = rt.state(cid)["pid"]
-    out = exec_ok(rt, cid, "sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map")
+    out = exec_ok(rt, cid, "sh", "-c", "readlink /proc/self/ns/user; id -u; cat /proc/self/uid_map; "
+                  "cat /proc/self/oom_score_adj")
     lines = out.splitlines()
     assert lines[0] == ns_id(init, "user")
     assert lines[1] == "0"
     assert lines[2].split() == ["0", "200000", "65536"]
+    assert lines[3] == "100"
     res = rt("exec", "-u", "1000:1000", cid, "id", "-u")
     assert res.rc == 0, res
     assert res.out == "1000\n"
