@@ -12,6 +12,11 @@ every exit lands in one table:
 
 Commands are started with posix_spawn and waited on here (subprocess would
 both call waitpid itself and cost the shim a megabyte of imports).
+
+:meth:`Reaper.hold` defers reaping while code that waits for its own
+children by pid runs in the shim (the in-process runtime: its hooks and
+failed-create cleanup call ``waitpid(pid)``); exits are collected when the
+last hold ends.
 """
 import os
 import signal
@@ -43,11 +48,20 @@ class Reaper:
         self._cv = threading.Condition()
         self._exits = {}        # pid -> (exit code, time)
         self._monitors = {}     # pid -> callback(pid, code, when)
+        self._held = 0          # > 0: reap() defers (see hold())
+        self._pending = False
+
+    def hold(self):
+        """Context manager: no waitpid(-1) until it ends (then one reap)."""
+        return _Hold(self)
 
     def reap(self):
         """Collect every exited child; called on SIGCHLD (any thread)."""
         ready = []
         with self._cv:
+            if self._held:
+                self._pending = True
+                return
             while True:
                 try:
                     pid, status = os.waitpid(-1, os.WNOHANG)
@@ -156,6 +170,24 @@ class Reaper:
             self.wait(pid)
             raise TimeoutError(f"{args[0]} {' '.join(args[1:3])}: no answer in {timeout} s") from None
         return code, out, err
+
+
+class _Hold:
+    def __init__(self, reaper):
+        self.r = reaper
+
+    def __enter__(self):
+        with self.r._cv:
+            self.r._held += 1
+
+    def __exit__(self, *exc):
+        with self.r._cv:
+            self.r._held -= 1
+            again = self.r._pending and not self.r._held
+            if again:
+                self.r._pending = False
+        if again:
+            self.r.reap()
 
 
 _DEFAULT_SIGNALS = (signal.SIGPIPE, signal.SIGXFSZ, signal.SIGCHLD, signal.SIGTERM,

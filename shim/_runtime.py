@@ -3,8 +3,9 @@
 :class:`OCIRuntime` is the one interface the shim's process layer drives
 (STYLE.md item 11).  :class:`RuntimeBinary` implements it by running a
 runc-compatible binary (runc, crun, servin-runc ...) with its own private
-``--root``; an in-process implementation over ``servin.runtime`` plugs in
-by providing the same methods (and is picked by :func:`make_runtime`).
+``--root``; the in-process implementation over the ``servin.runtime``
+library (:mod:`._inproc`) provides the same methods; :func:`make_runtime`
+picks one.
 
 Errors: every failed call raises :class:`~servin.shim._errors.RuntimeFailed`
 whose message is the runtime's last ``"level":"error"`` JSON log line (what
@@ -269,12 +270,9 @@ def _which(name):
 
 
 def make_runtime(binary, root, reaper, log_path=None):
-    """An :class:`OCIRuntime` for ``binary``.
-
-    The name ``servin.runtime`` (in-process library) is reserved for the
-    library implementation the lead is writing; until it exists it is an
-    error to ask for it.
-    """
+    """An :class:`OCIRuntime` for ``binary``: a runtime binary's path or name,
+    or ``servin.runtime`` for the library in-process (:mod:`._inproc`)."""
     if binary == "servin.runtime":
-        raise RuntimeFailed("the in-process servin.runtime backend is not available yet")
+        from ._inproc import InProcessRuntime
+        return InProcessRuntime(root, reaper, log_path)
     return RuntimeBinary(binary, root, reaper, log_path)

@@ -183,9 +183,9 @@ def action_delete(flags):
     if conf.get("binary") and os.path.exists(os.path.join(conf.get("root", ""), id)):
         from ._errors import ShimError
         from ._reaper import Reaper
-        from ._runtime import RuntimeBinary
-        rt = RuntimeBinary(conf["binary"], conf["root"], Reaper(),
-                           log_path=os.path.join(bundle, "log.json"))
+        from ._runtime import make_runtime
+        rt = make_runtime(conf["binary"], conf["root"], Reaper(),
+                          log_path=os.path.join(bundle, "log.json"))
         try:
             rt.delete(id, force=True)
         except ShimError as e:

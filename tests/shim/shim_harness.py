@@ -28,10 +28,12 @@ RUNC_SHIM = "io.containerd.runc.v2"
 RUNC_SHIM_BINARY = "/usr/bin/containerd-shim-runc-v2"
 
 # shim x OCI runtime combinations the containerd tests run under:
-# name -> (containerd runtime (shim), OCI runtime binary: "runc" or "servin-runc").
+# name -> (containerd runtime (shim), OCI runtime: "runc", "servin-runc", or
+# "servin.runtime" — the library in our shim's process).
 COMBOS = {
     "servin-shim+runc": (RUNTIME, "runc"),
     "servin-shim+servin-runc": (RUNTIME, "servin-runc"),
+    "servin-shim+in-process": (RUNTIME, "servin.runtime"),
     "runc-shim+servin-runc": (RUNC_SHIM, "servin-runc"),
 }
 
@@ -62,6 +64,7 @@ def servin_runc():
 
 
 def oci_binary(kind):
+    """The binary for ``kind`` (for servin.runtime: servin-runc, to inspect its state)."""
     return RUNC if kind == "runc" else servin_runc()
 
 
@@ -189,7 +192,8 @@ class Containerd:
         if self.shim_runtime == RUNTIME:
             # runc is pinned; servin-runc is what the shim picks by itself
             # (it is beside the shim on containerd's PATH).
-            self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", self.oci if kind == "runc" else None)
+            pin = {"runc": self.oci, "servin.runtime": kind}.get(kind)
+            self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", pin)
         self.proc = None
         self.log_path = os.path.join(self.dir, "containerd.log")
 
@@ -308,7 +312,7 @@ disabled_plugins = [
 
     def missing_commands(self, *commands):
         """Those of ``commands`` the OCI runtime's --help does not list."""
-        if self.oci_name == "runc":
+        if self.oci_name != "servin-runc":
             return []
         have = runtime_commands(self.oci)
         return [c for c in commands if c not in have]

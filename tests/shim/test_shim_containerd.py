@@ -8,6 +8,8 @@ a busybox image built at test time:
 - ``servin-shim+runc``: our shim (``--runtime io.containerd.servin.v2``,
   found on PATH as ``containerd-shim-servin-v2``) driving runc;
 - ``servin-shim+servin-runc``: our shim driving servin-runc, its default;
+- ``servin-shim+in-process``: our shim calling servin.runtime's library in
+  its own process (``SERVIN_SHIM_RUNTIME=servin.runtime``);
 - ``runc-shim+servin-runc``: Debian's containerd-shim-runc-v2 driving
   servin-runc (``ctr run --runc-binary servin-runc --runc-root PRIVATE``:
   ctr 1.6 turns these into the runc options' BinaryName and Root).
@@ -160,7 +162,8 @@ def test_detached_metrics_kill_delete(ctd):
     if ctd.our_shim:
         [bundle] = [b for b in ctd.bundles() if b.endswith("/d0")]
         with open(os.path.join(bundle, "servin-shim.conf")) as f:
-            assert f"binary={ctd.oci}\n" in f.read()
+            want = "servin.runtime" if ctd.oci_name == "servin.runtime" else ctd.oci
+            assert f"binary={want}\n" in f.read()
     m = ctd.ctr("tasks", "metrics", "d0").stdout.decode()
     assert "pids.current" in m and ("memory.usage_in_bytes" in m or "memory.usage" in m), m
     ctd.ctr("tasks", "kill", "d0")                   # SIGTERM: sleep as pid 1 ignores it

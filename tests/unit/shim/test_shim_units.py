@@ -201,3 +201,57 @@ def test_default_runtime_env_wins(monkeypatch):
     from servin.shim._runtime import default_binary
     monkeypatch.setenv("SERVIN_SHIM_RUNTIME", "/opt/crun")
     assert default_binary(Reaper()) == "/opt/crun"
+
+
+def test_reaper_hold_defers_reaping_until_released():
+    import time
+    from servin.shim._reaper import Reaper
+    r = Reaper()
+    pid = os.posix_spawnp("true", ["true"], os.environ)
+    with r.hold():
+        time.sleep(0.2)
+        r.reap()                                   # deferred: the child stays ours to wait for
+        assert os.waitpid(pid, 0)[0] == pid
+        pid2 = os.posix_spawnp("true", ["true"], os.environ)
+        time.sleep(0.2)
+        r.reap()
+    # released: the pending reap ran and took pid2's exit
+    assert r.wait(pid2, timeout=5) == 0
+
+
+def test_inprocess_stdio_swap_puts_fds_on_0_1_2_and_restores_them():
+    from servin.shim._inproc import _Stdio
+    before = [os.fstat(i) for i in range(3)]
+    r, w = os.pipe()
+    try:
+        with _Stdio((None, w, w)):
+            assert os.path.samestat(os.fstat(1), os.fstat(w))
+            assert os.path.samestat(os.fstat(2), os.fstat(w))
+            assert os.path.samestat(os.fstat(0), os.stat(os.devnull))
+        after = [os.fstat(i) for i in range(3)]
+        assert all(os.path.samestat(a, b) for a, b in zip(before, after))
+    finally:
+        os.close(r)
+        os.close(w)
+
+
+def test_make_runtime_servin_runtime_is_in_process(tmp_path):
+    from servin.shim._inproc import InProcessRuntime
+    from servin.shim._reaper import Reaper
+    from servin.shim._runtime import make_runtime, RuntimeBinary
+    assert isinstance(make_runtime("servin.runtime", str(tmp_path), Reaper()), InProcessRuntime)
+    assert isinstance(make_runtime("runc", str(tmp_path), Reaper()), RuntimeBinary)
+
+
+def test_inprocess_errors_map_to_shim_errors(tmp_path):
+    pytest.importorskip("servin.runtime._container")
+    from servin.shim._errors import NotFound, RuntimeFailed
+    from servin.shim._inproc import InProcessRuntime
+    from servin.shim._reaper import Reaper
+    log = tmp_path / "log.json"
+    rt = InProcessRuntime(str(tmp_path / "root"), Reaper(), str(log))
+    with pytest.raises(NotFound):
+        rt.kill("nope", 9)
+    with pytest.raises(RuntimeFailed, match="servin.runtime create failed"):
+        rt.create("bad/id", str(tmp_path), str(tmp_path / "pid"), None)
+    assert '"level": "error"' in log.read_text()
