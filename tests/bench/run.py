@@ -73,6 +73,8 @@ USES = {
 
 # How long one runtime invocation may take before it counts as hung (s).
 CALL_TIMEOUT = 20
+# Failed samples after which a runtime is dropped from a benchmark.
+MAX_FAILURES = 3
 
 
 class BenchError(Exception):
@@ -128,9 +130,10 @@ def target_verdict(runtime, r):
 class Outcome:
     """The samples of one benchmark for one runtime, or why there are none."""
 
-    def __init__(self, values=None, error=None):
+    def __init__(self, values=None, error=None, failures=()):
         self.values = list(values or [])
         self.error = error
+        self.failures = list(failures)   # messages of samples that failed
 
     @property
     def median(self):
@@ -144,6 +147,7 @@ class Row:
         self.unit = unit
         self.n = len(outcome.values)
         self.error = outcome.error
+        self.failures = outcome.failures
         self.median = outcome.median
         self.ratio = ratio(self.median, reference)
         self.target = target_verdict(runtime, self.ratio)
@@ -165,8 +169,16 @@ def row_cells(row, previous_bench=None):
     bench = row.bench if row.bench != previous_bench else ""
     if row.error:
         return (bench, row.runtime, row.error, "-", str(row.n), "")
+    n = str(row.n) + (f" ({len(row.failures)} failed*)" if row.failures else "")
     return (bench, row.runtime, fmt_value(row.median, row.unit),
-            fmt_ratio(row.ratio), str(row.n), row.target)
+            fmt_ratio(row.ratio), n, row.target)
+
+
+def failure_notes(rows):
+    """One line per measured row that also had failed samples."""
+    return [f"* {r.bench.strip()} / {r.runtime}: {len(r.failures)} sample(s) failed and "
+            f"are not in the median, e.g. {r.failures[0]}"
+            for r in rows if r.failures and not r.error]
 
 
 def format_table(rows):
@@ -191,11 +203,14 @@ def format_table(rows):
         return "  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip()
 
     lines = [line(HEADER), line(tuple("-" * w for w in widths))]
+    notes = failure_notes(rows)
     for c, is_error in cells:
         if is_error:
             lines.append("  ".join(v.ljust(w) for v, w in zip(c[:2], widths)) + "  " + c[2])
         else:
             lines.append(line(c))
+    if notes:
+        lines += [""] + notes
     return "\n".join(lines)
 
 
@@ -229,6 +244,9 @@ def format_markdown(rows, info):
     for row in rows:
         out.append("| " + " | ".join(md_escape(v) for v in row_cells(row, prev)) + " |")
         prev = row.bench
+    notes = failure_notes(rows)
+    if notes:
+        out += [""] + [f"- \\* {md_escape(n[2:])}" for n in notes]
     summary = target_summary(rows)
     if summary:
         out += [""] + [f"- {md_escape(line)}" for line in summary]
@@ -769,10 +787,12 @@ def round_robin(runtimes, samples, warmup, sample):
     """Call sample(rt) `samples` times per runtime, interleaved.
 
     Round i starts with runtime i mod len, so no runtime is always first
-    after the harness's own pause.  A runtime that fails once is dropped
-    from this benchmark with its error.  Returns {name: Outcome}.
+    after the harness's own pause.  A failed sample is left out of the
+    median and counted; a runtime that hangs, or fails MAX_FAILURES times,
+    is dropped from this benchmark with its error.  Returns {name: Outcome}.
     """
     values = {rt.name: [] for rt in runtimes}
+    failures = {rt.name: [] for rt in runtimes}
     errors = {}
     active = list(runtimes)
     for i in range(warmup + samples):
@@ -783,11 +803,14 @@ def round_robin(runtimes, samples, warmup, sample):
             try:
                 v = sample(rt)
             except (BenchError, TimeoutError, OSError) as e:
-                errors[rt.name] = f"failed: {e}"
+                failures[rt.name].append(str(e))
+                if getattr(rt, "hung", None) or len(failures[rt.name]) >= MAX_FAILURES:
+                    errors[rt.name] = f"failed: {e}"
                 continue
             if i >= warmup:
                 values[rt.name].append(v)
-    return {rt.name: Outcome(values[rt.name], errors.get(rt.name)) for rt in runtimes}
+    return {rt.name: Outcome(values[rt.name], errors.get(rt.name), failures[rt.name])
+            for rt in runtimes}
 
 
 # --------------------------------------------------------------- benchmarks

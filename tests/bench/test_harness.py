@@ -118,7 +118,7 @@ class _Rt:
         self.name = name
 
 
-def test_round_robin_alternates_and_drops_failures():
+def test_round_robin_alternates_and_counts_failures():
     rts = [_Rt("a"), _Rt("b"), _Rt("c")]
     calls = []
 
@@ -129,9 +129,31 @@ def test_round_robin_alternates_and_drops_failures():
         return len(calls)
     out = run.round_robin(rts, samples=2, warmup=1, sample=sample)
     # warm-up round, then each round starts one runtime later
-    assert calls == ["a", "b", "c", "b", "c", "a", "a", "b"]
-    assert out["a"].values == [6, 7] and out["b"].values == [4, 8]
-    assert out["c"].error == "failed: boom" and out["c"].median is None
+    assert calls == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
+    assert out["a"].values == [6, 8] and out["b"].values == [4, 9]
+    # one failed sample: left out of the median, counted, not fatal
+    assert out["c"].values == [7] and out["c"].failures == ["boom"]
+    assert out["c"].error is None and out["c"].median == 7
+
+
+def test_round_robin_drops_after_max_failures():
+    def sample(rt):
+        if rt.name == "bad":
+            raise run.BenchError("nope")
+        return 1
+    out = run.round_robin([_Rt("ok"), _Rt("bad")], samples=10, warmup=0, sample=sample)
+    assert len(out["bad"].failures) == run.MAX_FAILURES
+    assert out["bad"].error == "failed: nope" and out["bad"].median is None
+    assert out["ok"].values == [1] * 10
+
+
+def test_failed_samples_are_shown():
+    rows = run.make_rows("1 run", "ns", {"servin-runc": run.Outcome([2e6, 4e6], failures=["x"]),
+                                         "runc": run.Outcome([3e6])}, ["servin-runc", "runc"])
+    text = run.format_table(rows)
+    assert "2 (1 failed*)" in text
+    assert "* 1 run / servin-runc: 1 sample(s) failed and are not in the median, e.g. x" in text
+    assert "1 sample(s) failed" in run.format_markdown(rows, {})
 
 
 def test_smallest_limit_binary_search():
