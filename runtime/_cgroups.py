@@ -155,19 +155,27 @@ class Manager:
             self._mkdirs(d, name)
 
     def _mkdirs(self, d, name):
-        missing = []
-        p = d
-        while not os.path.isdir(p):
-            missing.append(p)
-            p = os.path.dirname(p)
-        for q in reversed(missing):
+        # another container's delete may remove the shared default parent
+        # between our look and our mkdir: walk again when a parent vanishes
+        for attempt in range(10):
+            missing = []
+            p = d
+            while not os.path.isdir(p):
+                missing.append(p)
+                p = os.path.dirname(p)
             try:
-                os.mkdir(q, 0o755)
-            except FileExistsError:
-                continue
+                for q in reversed(missing):
+                    try:
+                        os.mkdir(q, 0o755)
+                    except FileExistsError:
+                        continue
+                    self.created.append(q)
+                break
+            except FileNotFoundError:
+                if attempt == 9:
+                    raise SystemError_(f"create cgroup {d}: a parent keeps vanishing") from None
             except OSError as e:
                 raise SystemError_(f"create cgroup {q}", errno=e.errno) from None
-            self.created.append(q)
         if name == "cpuset":
             # a new v1 cpuset is empty and takes no task: fill every level
             # from its parent (a level another runtime made may be empty too)

@@ -482,6 +482,7 @@ def destroy(c):
             Log.warn(err)
         unpin(pinned)
     if c.alive():
+        _thaw(cg)           # a frozen init cannot die
         try:
             _signal_init(c, signal.SIGKILL)
         except InvalidState:
@@ -499,6 +500,16 @@ def destroy(c):
     _remove_dir(c.dir)
 
 
+def _thaw(cg):
+    frz = cg.freezer_state_file()
+    if frz and os.path.exists(frz):
+        try:
+            with open(frz, "w") as f:
+                f.write("THAWED" if frz.endswith("freezer.state") else "0")
+        except OSError:
+            pass
+
+
 def _kill_cgroup(cg, timeout=5.0):
     deadline = time.monotonic() + timeout
     while True:
@@ -511,13 +522,8 @@ def _kill_cgroup(cg, timeout=5.0):
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if frz and os.path.exists(frz):
-            # a frozen cgroup cannot die: thaw it
-            try:
-                with open(frz, "w") as f:
-                    f.write("THAWED" if frz.endswith("freezer.state") else "0")
-            except OSError:
-                pass
+        if frz:
+            _thaw(cg)       # a frozen cgroup cannot die
         if time.monotonic() > deadline:
             return
         time.sleep(0.002)
