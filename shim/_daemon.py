@@ -6,11 +6,12 @@ SIGTERM/SIGINT or the last container's Shutdown -> exit.  The shim is a
 child subreaper so container processes are re-parented to it.
 """
 import os
-import selectors
-import signal
-import socket
+import select
 import sys
 import threading
+
+import _signal as signal     # C modules: signal.py and socket.py import enum, selectors
+import _socket as socket
 
 from ._events import Publisher
 from ._reaper import Reaper, set_subreaper
@@ -76,17 +77,22 @@ def run(listen_fd, namespace, address, publish_binary, socket_path, debug=False)
     os.set_inheritable(listen_fd, False)      # inherited from `start`: keep it ours
     lsock = socket.socket(fileno=listen_fd)
     lsock.setblocking(False)
-    sel = selectors.DefaultSelector()
-    sel.register(lsock, selectors.EVENT_READ, "accept")
-    sel.register(rfd, selectors.EVENT_READ, "signal")
+    poller = select.poll()
+    poller.register(listen_fd, select.POLLIN)
+    poller.register(rfd, select.POLLIN)
     try:
         while not stop.is_set():
-            for key, _ in sel.select():
-                if key.data == "accept":
+            try:
+                ready = poller.poll()
+            except InterruptedError:
+                continue
+            for fd, _ in ready:
+                if fd == listen_fd:
                     try:
-                        conn, _ = lsock.accept()
-                    except BlockingIOError:
+                        cfd, _ = lsock._accept()
+                    except (BlockingIOError, InterruptedError):
                         continue
+                    conn = socket.socket(fileno=cfd)
                     conn.setblocking(True)
                     server.serve_connection(conn)
                 else:

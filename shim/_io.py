@@ -18,9 +18,10 @@ file; plain paths are FIFOs.
 import errno
 import os
 import select
-import socket
 import struct
 import threading
+
+import _socket as socket     # the C module: socket.py imports enum and selectors
 
 from ._errors import InvalidArgument, NotImplementedRPC
 
@@ -285,6 +286,17 @@ def resize(fd, width, height):
     fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", height, width, 0, 0))
 
 
+def _recv_fds(sock, bufsize, maxfds):
+    """The fds of one SCM_RIGHTS message (socket.recv_fds without socket.py)."""
+    import array
+    fds = array.array("i")
+    _, anc, _, _ = sock.recvmsg(bufsize, socket.CMSG_LEN(maxfds * fds.itemsize))
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds.frombytes(data[:len(data) - (len(data) % fds.itemsize)])
+    return list(fds)
+
+
 class ConsoleSocket:
     """The unix socket a runtime's ``--console-socket`` sends the pty master to."""
 
@@ -302,10 +314,11 @@ class ConsoleSocket:
     def receive(self, timeout=10.0):
         """The pty master fd sent by the runtime."""
         self.sock.settimeout(timeout)
-        conn, _ = self.sock.accept()
+        fd, _ = self.sock._accept()
+        conn = socket.socket(fileno=fd)
         try:
             conn.settimeout(timeout)
-            msg, fds, _, _ = socket.recv_fds(conn, 4096, 4)
+            fds = _recv_fds(conn, 4096, 4)
         finally:
             conn.close()
         if not fds:

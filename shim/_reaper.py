@@ -19,8 +19,9 @@ failed-create cleanup call ``waitpid(pid)``); exits are collected when the
 last hold ends.
 """
 import os
-import signal
 import threading
+
+import _signal as signal     # the C module: signal.py imports enum
 import time
 
 __all__ = ["Reaper", "set_subreaper", "exit_code"]
