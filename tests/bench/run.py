@@ -272,8 +272,8 @@ def parse_args(argv):
     p.add_argument("--markdown", metavar="FILE",
                    help="also write the table and machine info as markdown to FILE")
     p.add_argument("--strict", action="store_true",
-                   help="exit 1 if any runtime that is installed was skipped or failed a "
-                        "benchmark (for CI, with --quick); numbers never fail a run")
+                   help="exit 1 if an installed runtime was skipped or any of its samples "
+                        "failed (for CI, with --quick); numbers never fail a run")
     p.add_argument("--write-bundles", metavar="DIR",
                    help="only write the benchmark bundles (bundle-true, bundle-sleep) "
                         "into DIR, for profiling one runtime by hand, and exit")
@@ -1215,6 +1215,8 @@ def main(argv=None):
     if args.strict:
         bad = [f"{r.bench.strip()} / {r.runtime}: {r.error}" for r in rows
                if r.error and not r.error.startswith("skipped: not found")]
+        bad += [f"{r.bench.strip()} / {r.runtime}: {len(r.failures)} failed sample(s), "
+                f"e.g. {r.failures[0]}" for r in rows if r.failures and not r.error]
         for b in bad:
             print(f"bench: --strict: {b}", file=sys.stderr)
         return 1 if bad else 0
