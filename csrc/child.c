@@ -279,8 +279,12 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     /* Until execve we are a copy of the runtime (the Python interpreter):
      * not dumpable, so no process of the container can open our
      * /proc/<pid>/exe, fd/ or mem (CVE-2019-5736).  execve makes the user
-     * program dumpable again as usual. */
-    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+     * program dumpable again as usual.  A rootless parent cannot open the
+     * /proc files of a non-dumpable process (they belong to the host's
+     * root): then we stay dumpable until GO, while the parent writes the
+     * id maps and oom_score_adj; no container process exists yet. */
+    if (!p->dumpable_until_go)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     close_unneeded(p);
 
     /* Until we are ready, die with the runtime (not when an intermediate
@@ -293,6 +297,8 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
      *    id maps of a new user namespace).  Payload: the state JSON for the
      *    createContainer and startContainer hooks. */
     wait_msg(SRV_MSG_GO, states, sizeof(states) - 1, &err);
+    if (p->dumpable_until_go)
+        prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     const char *cc_state = states;
     const char *sc_state = states + strlen(states) + 1;
 

@@ -485,6 +485,7 @@ static int parse_plan(struct arena *a, PyObject *d, struct srv_plan *p)
     LONG("seccomp_flags", 0, p->seccomp_flags);
     LONG("seccomp_listener", 0, p->seccomp_listener);
     LONG("userns_new", 0, p->userns_new);
+    LONG("dumpable_until_go", 0, p->dumpable_until_go);
     int argc = 0, envc = 0;
     if (!(p->argv = get_str_array(a, d, "args", &argc)) || !(p->envp = get_str_array(a, d, "env", &envc)))
         return -1;

@@ -166,6 +166,8 @@ struct srv_plan {
     unsigned int seccomp_flags;
     int seccomp_listener;     /* the filter has a NOTIFY action: hand the fd to the parent */
     int userns_new;           /* the init got a new user namespace: wait for id maps */
+    int dumpable_until_go;    /* rootless: stay dumpable until GO, so that the unprivileged
+                                 parent (and newuidmap) may open our /proc files */
     char **argv;
     char **envp;
     char *path_env;           /* PATH value for the executable lookup */
