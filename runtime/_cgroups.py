@@ -114,6 +114,8 @@ def resolve_path(cgroups_path, cid):
 class Manager:
     """cgroupfs manager for v1, v2 and hybrid layouts."""
 
+    why = ""          # Disabled: why there are no cgroups (linux.resources is then skipped)
+
     def __init__(self, path, relative=False, hs=None):
         self.hs = hierarchies() if hs is None else hs
         self.layout = layout(self.hs)
@@ -251,8 +253,18 @@ class Manager:
     def destroy(self, timeout=5.0):
         """rmdir what we created, deepest first; wait for exiting tasks."""
         deadline = time.monotonic() + timeout
+        own = set(self.dirs.values())
         for d in sorted(self.created, key=len, reverse=True):
-            self._rmdir_tree(d, deadline)
+            if d in own:
+                # the container's cgroup, with any sub-cgroups made in it
+                self._rmdir_tree(d, deadline)
+            else:
+                # a parent we made (e.g. /servin): it may hold other
+                # containers' cgroups by now - only ever remove it empty
+                try:
+                    os.rmdir(d)
+                except OSError:
+                    pass
         # the shared default parent (/servin) is runtime-owned: remove it
         # once the last container under it is gone
         if not self.relative and self.path.startswith(f"/{DEFAULT_PARENT}/"):
@@ -280,17 +292,36 @@ class Manager:
                 time.sleep(0.005)
 
 
-class Disabled(Manager):
-    """No cgroups (no cgroup filesystem on this host)."""
+    def writable(self):
+        """Can we make (or use) the cgroup in every hierarchy?  Rootless:
+        only where the tree is delegated to us."""
+        for d in self.dirs.values():
+            p = d
+            while not os.path.isdir(p):
+                p = os.path.dirname(p)
+            if not os.access(p, os.W_OK) or (p == d and not os.access(os.path.join(d, "cgroup.procs"), os.W_OK)):
+                return False
+        return True
 
-    def __init__(self):
+
+class Disabled(Manager):
+    """No cgroups: no cgroup filesystem on this host, or (rootless) none
+    delegated to us."""
+
+    def __init__(self, why=""):
         self.hs, self.layout, self.path, self.relative = [], "disabled", "", False
         self.dirs, self.created = {}, []
+        self.why = why
 
 
 def manager_for(cgroups_path, cid):
     hs = hierarchies()
     if not hs:
-        return Disabled()
+        return Disabled("this host has no cgroup filesystem")
     path, relative = resolve_path(cgroups_path, cid)
-    return Manager(path, relative, hs)
+    m = Manager(path, relative, hs)
+    from ._rootless import enabled
+    if enabled() and not m.writable():
+        # runc: a rootless container without delegated cgroups runs without
+        return Disabled("rootless, and the cgroup tree is not delegated to this user (not writable)")
+    return m

@@ -97,7 +97,10 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
     try:
         cg = manager_for(plan.cgroups_path, cid)
         cg.create()
-        cg.apply(plan.resources)
+        if plan.resources and cg.why:
+            Log.warn(f"linux.resources not applied: {cg.why}")   # runc's rootless behaviour
+        else:
+            cg.apply(plan.resources)
         _plan.finish_mounts(plan, cg.dirs)
         n = plan.native
         if use_fifo:
@@ -192,15 +195,9 @@ def _connect(path, plan):
 
 
 def _write_id_maps(pid, plan):
-    def fmt(m):
-        return "".join(f"{c} {h} {s}\n" for c, h, s in m)
-    try:
-        with open(f"/proc/{pid}/uid_map", "w") as f:
-            f.write(fmt(plan.uid_map))
-        with open(f"/proc/{pid}/gid_map", "w") as f:
-            f.write(fmt(plan.gid_map))
-    except OSError as e:
-        raise SystemError_("write the user namespace id mappings", errno=e.errno) from None
+    # rootless: newuidmap/newgidmap or setgroups=deny (see _rootless)
+    from ._rootless import write_id_maps
+    write_id_maps(pid, plan.uid_map, plan.gid_map, plan.uid_helper, plan.gid_helper, plan.setgroups_deny)
 
 
 def _write_oom_score_adj(pid, value):
@@ -208,7 +205,9 @@ def _write_oom_score_adj(pid, value):
         with open(f"/proc/{pid}/oom_score_adj", "wb") as f:
             f.write(value)
     except OSError as e:
-        raise SystemError_(f"process.oomScoreAdj: write {value.decode()} to /proc/{pid}/oom_score_adj",
+        why = ("; lowering it needs CAP_SYS_RESOURCE, which a rootless runtime lacks"
+               if os.geteuid() != 0 and e.errno in (1, 13) else "")
+        raise SystemError_(f"process.oomScoreAdj: write {value.decode()} to /proc/{pid}/oom_score_adj{why}",
                            errno=e.errno) from None
 
 
@@ -424,8 +423,8 @@ def kill(root, cid, sig, all_=False):
         status = c.status()
         if status not in _state.ALLOWED["kill"]:
             raise InvalidState(f"container {cid} is not running (status {status})")
-        if all_:
-            cg = Manager.from_state(c.data.get("cgroups", {}))
+        cg = Manager.from_state(c.data.get("cgroups", {})) if all_ else None
+        if cg and cg.dirs:      # without cgroups (rootless), --all signals the init
             for pid in cg.pids():
                 try:
                     os.kill(pid, sig)

@@ -260,6 +260,8 @@ class Plan:
         self.uid_map = None
         self.gid_map = None
         self.setgroups_deny = False
+        self.uid_helper = None      # newuidmap/newgidmap (rootless, _rootless.id_map_plan)
+        self.gid_helper = None
         self.namespaces = {}
         self.cgroups_path = ""
         self.resources = {}
@@ -359,6 +361,8 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     n["need_intermediate"] = bool(pre_join) or n["new_time"]
     n["mount_ns"] = True
     n["userns_new"] = "user" in ns and ns["user"] is None
+    if "user" in ns and os.geteuid() != 0:
+        n["dumpable_until_go"] = True   # the parent writes our /proc files (_rootless)
 
     offsets = _obj(linux.get("timeOffsets"), "linux.timeOffsets")
     if offsets:
@@ -389,6 +393,8 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
         if not uid_map or not gid_map:
             raise ConfigError("linux.uidMappings/gidMappings: required with a new user namespace")
         p.uid_map, p.gid_map = uid_map, gid_map
+        from ._rootless import id_map_plan
+        p.uid_helper, p.gid_helper, p.setgroups_deny = id_map_plan(uid_map, gid_map)
     elif uid_map or gid_map:
         if "user" not in ns:
             raise ConfigError("linux.uidMappings: given without a user namespace")
@@ -406,6 +412,12 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     # process
     proc = _obj(cfg.get("process"), "process", True)
     _process(p, proc, cid, no_new_keyring, preserve_fds)
+    if p.setgroups_deny:
+        # rootless, gid_map written directly: setgroups is denied in the namespace
+        if n["groups"]:
+            raise ConfigError("process.user.additionalGids: a rootless container whose gidMappings map only "
+                              "your own gid has setgroups denied; map a range from /etc/subgid (newgidmap)")
+        n["set_groups"] = False
 
     # mounts and devices
     n["mounts"] = []   # filled by mounts() once cgroup dirs are known
@@ -557,6 +569,9 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
             raise ConfigError(f"{f}: soft limit {soft} is above the hard limit {hard}")
         rl.append((RLIMITS[t], soft, hard))
     n["rlimits"] = rl
+    if rl and os.geteuid() != 0:
+        from ._rootless import check_rlimits
+        check_rlimits(rl, {v: k for k, v in RLIMITS.items()})
 
     oom = _int(proc.get("oomScoreAdj"), "process.oomScoreAdj", -1000, 1000)
     if oom is not None:

@@ -34,12 +34,12 @@ COMMANDS = {
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
 
 GLOBAL = {
-    "--root": Opt("root", True, None, help="state directory (default /run/servin; $XDG_RUNTIME_DIR/servin when rootless)"),
+    "--root": Opt("root", True, None, help="state directory (default /run/servin; rootless: $XDG_RUNTIME_DIR/servin, or /tmp/servin-<uid> when XDG_RUNTIME_DIR is unset)"),
     "--log": Opt("log", True, help="log file (default: stderr only)"),
     "--log-format": Opt("log_format", True, "text", help="text or json"),
     "--debug": Opt("debug", help="debug output in the log"),
     "--systemd-cgroup": Opt("systemd_cgroup", help="accepted for runc compatibility; no effect (this host has no systemd): cgroupsPath slice:prefix:name is rejected"),
-    "--rootless": Opt("rootless", True, "auto", help="accepted for runc compatibility; ignored (rootless mode is not implemented yet)"),
+    "--rootless": Opt("rootless", True, "auto", help="auto (default: rootless when not root), true or false: a rootless container runs without cgroups unless they are delegated, and its state lives under $XDG_RUNTIME_DIR/servin (else /tmp/servin-<uid>)"),
     "--criu": Opt("criu", True, help="accepted for runc compatibility; ignored"),
     "--help": Opt("help"), "-h": None,
     "--version": Opt("version"), "-v": None,
@@ -140,7 +140,9 @@ def main(argv=None):
         cmd = ALIASES.get(rest[0], rest[0])
         if cmd not in COMMANDS:
             raise UsageError(f"no such command: {rest[0]}")
-        root = g["root"] or "/run/servin"
+        from .. import _rootless
+        _rootless.set_mode(g["rootless"])
+        root = g["root"] or (_rootless.default_root() if _rootless.enabled() else "/run/servin")
         mod = __import__(f"servin.runtime.cli.{cmd}", fromlist=["run"])
         opts = dict(mod.OPTIONS)
         opts.setdefault("--help", Opt("help"))
