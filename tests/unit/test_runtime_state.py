@@ -64,3 +64,21 @@ def test_make_twice_fails(tmp_path):
     with pytest.raises(ContainerExists):
         _state.Container.make(str(tmp_path), "dup")
     c.unlock()
+
+
+def test_cgroup_destroy_never_removes_another_containers_cgroup(tmp_path):
+    """The container that made the shared parent removes it only when empty."""
+    from servin.runtime._cgroups import Hierarchy, Manager
+    mnt = tmp_path / "memory"
+    mnt.mkdir()
+    hs = [Hierarchy("memory", str(mnt), "/", 1)]
+    a = Manager("/servin/a", False, hs)
+    a.create()
+    b = Manager("/servin/b", False, hs)
+    b.create()
+    assert str(mnt / "servin") in a.created and str(mnt / "servin") not in b.created
+    a.destroy(timeout=0.1)
+    assert (mnt / "servin" / "b").is_dir()       # b's cgroup survives a's delete
+    assert not (mnt / "servin" / "a").exists()
+    b.destroy(timeout=0.1)
+    assert not (mnt / "servin").exists()          # the last one out removes the parent
