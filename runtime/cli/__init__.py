@@ -30,6 +30,8 @@ COMMANDS = {
     "ps": "list the processes running inside a container",
     "update": "update the resource limits of a container",
     "events": "display container events: OOM notices and resource statistics",
+    "checkpoint": "checkpoint a running container (CRIU)",
+    "restore": "restore a container from a previous checkpoint (CRIU)",
 }
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
 
