@@ -14,7 +14,7 @@ PY=/usr/bin/python3
 
 APT_PKGS=(python3 python3-venv python3-dev gcc make pkg-config libseccomp-dev
           busybox-static runc crun containerd hyperfine time iproute2 procps util-linux
-          uidmap)
+          uidmap criu)
 
 need_apt() {
     local missing=()
