@@ -373,6 +373,7 @@ static int parse_plan(struct arena *a, PyObject *d, struct srv_plan *p)
     p->time_offsets = get_str(a, d, "time_offsets");
     LONG("need_intermediate", 0, p->need_intermediate);
     LONG("unshare_flags", 0, p->unshare_flags);
+    LONG("setup_sync", 0, p->setup_sync);
     LONG("mount_ns", 0, p->mount_ns);
     if (!(p->rootfs = get_str(a, d, "rootfs"))) {
         if (!PyErr_Occurred())
@@ -710,6 +711,7 @@ PyMODINIT_FUNC PyInit__native(void)
     C("MSG_PTY", SRV_MSG_PTY);
     C("MSG_SECCOMP", SRV_MSG_SECCOMP);
     C("MSG_SECCOMP_DONE", SRV_MSG_SECCOMP_DONE);
+    C("MSG_SETUP_DONE", SRV_MSG_SETUP_DONE);
     C("KIND_FS", SRV_MNT_FS);
     C("KIND_BIND", SRV_MNT_BIND);
     C("KIND_MKDIR", SRV_MNT_MKDIR);

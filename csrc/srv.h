@@ -26,6 +26,7 @@ enum srv_msg_type {
     SRV_MSG_PID = 8,        /* intermediate -> parent: pid of the init, in errno field */
     SRV_MSG_SECCOMP = 9,    /* child -> parent: seccomp notify fd attached */
     SRV_MSG_SECCOMP_DONE = 10,
+    SRV_MSG_SETUP_DONE = 11, /* parent -> child: cgroups joined, net devices moved in */
 };
 
 struct srv_msg_hdr {
@@ -94,7 +95,9 @@ struct srv_plan {
     int new_time;             /* unshare(CLONE_NEWTIME) in the intermediate */
     char *time_offsets;       /* written to /proc/self/timens_offsets */
     int need_intermediate;
-    int unshare_flags;        /* unshared by the init after GO (cgroup: once in its cgroups) */
+    int unshare_flags;        /* unshared by the init once in its cgroups (cgroup ns) */
+    int setup_sync;           /* wait for SETUP_DONE before the cgroup ns and hooks: the
+                                 parent joins the cgroups while the init mounts */
 
     /* rootfs and mounts */
     int mount_ns;             /* a mount namespace is in effect: mounts and pivot_root */

@@ -140,9 +140,16 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             "net_devices": plan.net_devices,
         }
         container.save(data)
-        cg.add(pid)
         if plan.uid_map is not None:
-            _write_id_maps(pid, plan)
+            _write_id_maps(pid, plan)       # before GO: the init becomes root in its user ns
+        states = hook_state(cid, _state.CREATING, pid, bundle, plan.annotations)
+        sc = dict(states, status=_state.CREATED)
+        payload = _json.dumps(states).encode() + b"\0" + _json.dumps(sc).encode() + b"\0"
+        N = _native()
+        N.send(sync, N.MSG_GO, payload)
+        # the init mounts its rootfs meanwhile, and waits for SETUP_DONE
+        # before its cgroup namespace, hooks and exec
+        cg.add(pid)
         if plan.net_devices:
             from ._netdev import move_in, pin
             pin(pid, os.path.join(container.dir, "netns"))
@@ -150,11 +157,7 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             move_in(plan.net_devices, pid)
         if oom is not None:
             _write_oom_score_adj(pid, oom)
-        states = hook_state(cid, _state.CREATING, pid, bundle, plan.annotations)
-        sc = dict(states, status=_state.CREATED)
-        payload = _json.dumps(states).encode() + b"\0" + _json.dumps(sc).encode() + b"\0"
-        N = _native()
-        N.send(sync, N.MSG_GO, payload)
+        N.send(sync, N.MSG_SETUP_DONE)
         spawned = Spawned(container, pid, sync, plan, cg)
         _wait_ready(spawned, states)
         data["creating"] = False

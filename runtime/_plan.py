@@ -357,6 +357,7 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     n["pre_join"] = pre_join
     n["join"] = join
     n["unshare_flags"] = CLONE_NEWCGROUP if ("cgroup" in ns and ns["cgroup"] is None) else 0
+    n["setup_sync"] = True
     n["new_time"] = "time" in ns and ns["time"] is None
     n["need_intermediate"] = bool(pre_join) or n["new_time"]
     n["mount_ns"] = True
