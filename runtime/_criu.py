@@ -179,7 +179,7 @@ def dump_argv(criu, o, pid, images, work, rootfs, *, ext_mounts=(), externals=()
     """criu dump (or pre-dump) of the tree under pid."""
     argv = [criu, "pre-dump" if o.pre_dump else "dump", "--tree", str(pid),
             "--images-dir", images, "--work-dir", work, "--log-file", "dump.log", "-v4",
-            "--root", rootfs, "--manage-cgroups", o.manage_cgroups_mode]
+            "--root", rootfs, "--manage-cgroups=" + o.manage_cgroups_mode]
     if freezer:
         argv += ["--freeze-cgroup", freezer]
     if o.leave_running and not o.pre_dump:
@@ -210,7 +210,7 @@ def restore_argv(criu, o, images, work, criu_root, pidfile, *, ext_mounts=(), in
     (--restore-sibling) and criu returns once it runs (--restore-detached)."""
     argv = [criu, "restore", "--images-dir", images, "--work-dir", work, "--log-file", "restore.log",
             "-v4", "--root", criu_root, "--restore-detached", "--restore-sibling", "--pidfile", pidfile,
-            "--manage-cgroups", o.manage_cgroups_mode]
+            "--manage-cgroups=" + o.manage_cgroups_mode]
     for ctrl, path in cgroup_roots:
         argv += ["--cgroup-root", f"{ctrl}:{path}" if ctrl else path]
     _common(o, argv)
@@ -344,10 +344,8 @@ def checkpoint(root, cid, o):
         linux = cfg.get("linux") or {}
 
         def is_file(p):
-            try:
-                return not os.path.isdir(f"/proc/{pid}/root{p}")
-            except OSError:
-                return False
+            q = f"/proc/{pid}/root{p}"
+            return os.path.exists(q) and not os.path.isdir(q)
         ext_mounts = [(dst, src) for dst, src in external_mounts(cfg.get("mounts"), linux.get("maskedPaths"), is_file)]
         fds = [i for i in (_fd_info(pid, n) for n in (0, 1, 2)) if i]
         externals, keys = stdio_keys(fds)
