@@ -141,6 +141,23 @@ def _merge_env(env, extra):
     return out
 
 
+def _rootless_exec(n, pid):
+    """A rootless container's user namespace may deny setgroups (its
+    gid_map was written without newgidmap); our /proc files must stay
+    ours until GO for the oom_score_adj write."""
+    n["dumpable_until_go"] = True
+    try:
+        with open(f"/proc/{pid}/setgroups") as f:
+            deny = f.read().strip() == "deny"
+    except OSError:
+        return
+    if deny:
+        if n["groups"]:
+            raise ConfigError("process.user.additionalGids: the container's user namespace denies setgroups "
+                              "(rootless, gidMappings without newgidmap)")
+        n["set_groups"] = False
+
+
 def _namespaces(pid, plan):
     """Open the init's namespaces; skip those that are already ours."""
     pre, join = [], []
@@ -233,6 +250,8 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
         dirs = _cgroup_dirs(d.get("cgroups", {}), cgroup)
         pid = d["pid"]
         pre, join = _namespaces(pid, p)
+        if os.geteuid() != 0:
+            _rootless_exec(n, pid)
         n.update(clone_flags=0, pre_join=pre, join=join, unshare_flags=0, new_time=False,
                  need_intermediate=bool(pre), mount_ns=False, userns_new=False, rootfs=b"/",
                  readonly_root=False, no_pivot=False, mounts=[], devices=[], masked=[], readonly=[],
