@@ -423,6 +423,8 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     # mounts and devices
     n["mounts"] = []   # filled by mounts() once cgroup dirs are known
     p._mount_specs = _mount_specs(cfg, bundle)
+    if os.geteuid() != 0 and ("network" not in ns or ns["network"] is not None):
+        _rootless_sysfs(p)
     p._devices = _devices(linux)
     n["masked"] = [x.encode() for x in _strs(linux.get("maskedPaths"), "linux.maskedPaths")]
     n["readonly"] = [x.encode() for x in _strs(linux.get("readonlyPaths"), "linux.readonlyPaths")]
@@ -692,6 +694,18 @@ def _mount_specs(cfg, bundle):
                 raise ConfigError(f"{f}.type: required for a non-bind mount of {dest}")
             specs.append(("fs", src or typ, dest, typ, opts, False, None))
     return specs
+
+
+def _rootless_sysfs(p):
+    """Rootless without a network namespace of our own: the kernel refuses
+    a new sysfs, so /sys is bind-mounted from the host instead (runc does
+    the same), keeping the mount's flags."""
+    for i, (kind, src, dest, typ, o, file_target, idmap) in enumerate(p._mount_specs):
+        if kind == "fs" and typ == "sysfs":
+            o.flags |= mo.MS_BIND | mo.MS_REC
+            p._mount_specs[i] = ("bind", "/sys", dest, None, o, False, None)
+            p.warnings.append(f"mount {dest}: sysfs needs a network namespace owned by the container's "
+                              "user namespace; /sys bind-mounted from the host instead (rootless)")
 
 
 def _mount_idmap(cfg, m, f, opts):
