@@ -552,6 +552,10 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     }
     if (p->ioprio >= 0 && syscall(SYS_ioprio_set, 1 /* IOPRIO_WHO_PROCESS */, 0, p->ioprio) < 0)
         FAIL("ioPriority", "ioprio_set", NULL, NULL);
+    if (p->mempolicy_mode >= 0 &&
+        syscall(SYS_set_mempolicy, p->mempolicy_mode,
+                p->mempolicy_maxnode ? p->mempolicy_nodes : NULL, p->mempolicy_maxnode) < 0)
+        FAIL("memoryPolicy", "set_mempolicy", NULL, NULL);
 
     /* Without no_new_privs, loading seccomp needs CAP_SYS_ADMIN: do it now,
      * before capabilities are dropped (runc's order). */

@@ -464,6 +464,17 @@ static int parse_plan(struct arena *a, PyObject *d, struct srv_plan *p)
     LONG("no_new_privs", 0, p->no_new_privs);
     LONG("personality", -1, p->personality);
     LONG("ioprio", -1, p->ioprio);
+    LONG("mempolicy_mode", -1, p->mempolicy_mode);
+    {
+        PyObject *nodes = PyDict_GetItemString(d, "mempolicy_nodes");
+        if (nodes && nodes != Py_None) {
+            /* an int bitmask of NUMA nodes (< 1024) */
+            if (_PyLong_AsByteArray((PyLongObject *)nodes, (unsigned char *)p->mempolicy_nodes,
+                                    sizeof(p->mempolicy_nodes), 1, 0) < 0)
+                return -1;
+            p->mempolicy_maxnode = sizeof(p->mempolicy_nodes) * 8;
+        }
+    }
     LONG("sched_policy", -1, p->sched_policy);
     LONG("sched_priority", 0, p->sched_priority);
     LONG("sched_flags", 0, p->sched_flags);

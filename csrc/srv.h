@@ -157,6 +157,9 @@ struct srv_plan {
     int no_new_privs;
     long personality;         /* -1 = leave */
     int ioprio;               /* -1 = leave */
+    int mempolicy_mode;       /* -1 = leave; MPOL_* | MPOL_F_* flags */
+    unsigned long mempolicy_nodes[16]; /* node mask, 1024 nodes */
+    unsigned long mempolicy_maxnode;
     int sched_policy;         /* -1 = leave */
     int sched_priority;
     int sched_flags;

@@ -472,6 +472,9 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
     for key in ("mountLabel",):
         if linux.get(key):
             warnings.append(f"linux.{key}: this host has no SELinux; ignored")
+    mp = _obj(linux.get("memoryPolicy"), "linux.memoryPolicy")
+    if mp:
+        n["mempolicy_mode"], n["mempolicy_nodes"] = _memory_policy(mp)
     from ._netdev import parse as parse_netdevs
     p.net_devices = parse_netdevs(linux, ns)
     if linux.get("intelRdt"):
@@ -645,6 +648,39 @@ def _resources_shape(res):
         _obj(lim, f"{f}.rdma[{dev!r}]", True)
     for k, v in _obj(res.get("unified"), f"{f}.unified").items():
         _str(v, f"{f}.unified[{k!r}]", True)
+
+
+MPOL_MODES = {"MPOL_DEFAULT": 0, "MPOL_PREFERRED": 1, "MPOL_BIND": 2, "MPOL_INTERLEAVE": 3,
+              "MPOL_LOCAL": 4, "MPOL_PREFERRED_MANY": 5, "MPOL_WEIGHTED_INTERLEAVE": 6}
+MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14,
+              "MPOL_F_STATIC_NODES": 1 << 15}
+
+
+def _memory_policy(mp):
+    """linux.memoryPolicy -> (mode|flags, node mask or None)."""
+    mode = _str(mp.get("mode"), "linux.memoryPolicy.mode", True)
+    if mode not in MPOL_MODES:
+        raise ConfigError(f"linux.memoryPolicy.mode: unknown mode {mode!r}")
+    value = MPOL_MODES[mode]
+    for i, fl in enumerate(_strs(mp.get("flags"), "linux.memoryPolicy.flags")):
+        if fl not in MPOL_FLAGS:
+            raise ConfigError(f"linux.memoryPolicy.flags[{i}]: unknown flag {fl!r}")
+        value |= MPOL_FLAGS[fl]
+    spec = _str(mp.get("nodes"), "linux.memoryPolicy.nodes") or ""
+    mask = 0
+    for part in filter(None, spec.replace(" ", "").split(",")):
+        lo, dash, hi = part.partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or int(hi or lo) < int(lo) or int(hi or lo) >= 1024:
+            raise ConfigError(f"linux.memoryPolicy.nodes: {spec!r} is not a node list like 0-3,5")
+        for node in range(int(lo), int(hi or lo) + 1):
+            mask |= 1 << node
+    if mode in ("MPOL_DEFAULT", "MPOL_LOCAL"):
+        if mask:
+            raise ConfigError(f"linux.memoryPolicy.nodes: {mode} takes no nodes")
+        return value, None
+    if not mask and mode != "MPOL_PREFERRED":
+        raise ConfigError(f"linux.memoryPolicy.nodes: {mode} needs nodes")
+    return value, mask or None
 
 
 def _parent_mount(path):
