@@ -145,6 +145,8 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         states = hook_state(cid, _state.CREATING, pid, bundle, plan.annotations)
         sc = dict(states, status=_state.CREATED)
         payload = _json.dumps(states).encode() + b"\0" + _json.dumps(sc).encode() + b"\0"
+        if oom is not None:
+            _write_oom_score_adj(pid, oom)  # before GO: a rootless parent can't once it's undumpable
         N = _native()
         N.send(sync, N.MSG_GO, payload)
         # the init mounts its rootfs meanwhile, and waits for SETUP_DONE
@@ -155,8 +157,6 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             pin(pid, os.path.join(container.dir, "netns"))
             moved = plan.net_devices
             move_in(plan.net_devices, pid)
-        if oom is not None:
-            _write_oom_score_adj(pid, oom)
         N.send(sync, N.MSG_SETUP_DONE)
         spawned = Spawned(container, pid, sync, plan, cg)
         _wait_ready(spawned, states)
