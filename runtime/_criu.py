@@ -253,7 +253,13 @@ def failure_message(op, exit_code, log_path):
 
 # -- running criu -------------------------------------------------------
 
-def find_criu():
+def find_criu(path=None):
+    """The criu binary: runc's global --criu PATH, else criu on PATH."""
+    if path:
+        found = shutil.which(path) if os.sep not in path else path
+        if found and os.access(found, os.X_OK) and os.path.isfile(found):
+            return found
+        raise CriuError(f"--criu {path}: not an executable")
     for c in (shutil.which("criu"), "/usr/sbin/criu", "/sbin/criu"):
         if c and os.access(c, os.X_OK):
             return c
@@ -314,7 +320,21 @@ def _check_joined_namespaces(namespaces):
                               "checkpoint/restore support only a joined network namespace")
 
 
-def checkpoint(root, cid, o):
+def _descendants(pid):
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        try:
+            for tid in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{tid}/children") as f:
+                    todo += [int(x) for x in f.read().split()]
+        except OSError:
+            continue
+    return out
+
+
+def checkpoint(root, cid, o, criu=None):
     """Dump the container's processes into o.image_path (made if missing).
     A criu failure leaves the container as it was (criu resumes it)."""
     from ._container import destroy
@@ -324,7 +344,12 @@ def checkpoint(root, cid, o):
         status = c.status()
         if status not in (_state.RUNNING, _state.PAUSED):
             raise InvalidState(f"container {cid}: cannot checkpoint a container that is {status}")
-        criu = find_criu()
+        criu = find_criu(criu)
+        if o.status_fd >= 0:
+            try:
+                os.fstat(o.status_fd)
+            except OSError as e:
+                raise ConfigError(f"--status-fd {o.status_fd}: {e.strerror}") from None
         d = c.data
         images = os.path.abspath(o.image_path or default_image_path())
         try:
@@ -415,7 +440,7 @@ def cgroup_roots(cg):
 
 
 def restore(root, cid, bundle, o, *, console_socket=None, pid_file=None, detach=False,
-            no_subreaper=False):
+            no_subreaper=False, criu=None):
     """Restore a container from o.image_path; returns the exit status
     (0 when detached).  On failure nothing is left: state dir, cgroups,
     the rootfs bind, processes."""
@@ -423,7 +448,7 @@ def restore(root, cid, bundle, o, *, console_socket=None, pid_file=None, detach=
     _state.validate_id(cid)
     images = os.path.abspath(o.image_path or default_image_path())
     meta = _read_meta(images)
-    criu = find_criu()
+    criu = find_criu(criu)
     bundle = os.path.abspath(bundle or ".")
     if not os.path.isdir(bundle):
         raise ConfigError(f"bundle {bundle}: not a directory")
@@ -488,6 +513,10 @@ def restore(root, cid, bundle, o, *, console_socket=None, pid_file=None, detach=
         start_time, _ = _state.proc_start_time(pid)
         if start_time is None:
             raise CriuError(f"restore: the restored init {pid} is gone")
+        if o.manage_cgroups_mode == "ignore":
+            # criu left the tasks in its own (our) cgroups
+            for p in _descendants(pid):
+                cg.add(p)
         if master >= 0 and console_socket:
             _send_console(console_socket, master)
         data = {

@@ -34,6 +34,7 @@ COMMANDS = {
     "restore": "restore a container from a previous checkpoint (CRIU)",
 }
 ALIASES = {"ls": "list", "rm": "delete", "del": "delete"}
+CRIU = None         # the global --criu, read by checkpoint and restore
 
 GLOBAL = {
     "--root": Opt("root", True, None, help="state directory (default /run/servin; rootless: $XDG_RUNTIME_DIR/servin, or /tmp/servin-<uid> when XDG_RUNTIME_DIR is unset)"),
@@ -42,7 +43,7 @@ GLOBAL = {
     "--debug": Opt("debug", help="debug output in the log"),
     "--systemd-cgroup": Opt("systemd_cgroup", help="accepted for runc compatibility; no effect (this host has no systemd): cgroupsPath slice:prefix:name is rejected"),
     "--rootless": Opt("rootless", True, "auto", help="auto (default: rootless when not root), true or false: a rootless container runs without cgroups unless they are delegated, and its state lives under $XDG_RUNTIME_DIR/servin (else /tmp/servin-<uid>)"),
-    "--criu": Opt("criu", True, help="accepted for runc compatibility; ignored"),
+    "--criu": Opt("criu", True, help="path to the criu binary for checkpoint and restore (default: criu on PATH)"),
     "--help": Opt("help"), "-h": None,
     "--version": Opt("version"), "-v": None,
 }
@@ -145,6 +146,8 @@ def main(argv=None):
         from .. import _rootless
         _rootless.set_mode(g["rootless"])
         root = g["root"] or (_rootless.default_root() if _rootless.enabled() else "/run/servin")
+        global CRIU
+        CRIU = g["criu"]
         mod = __import__(f"servin.runtime.cli.{cmd}", fromlist=["run"])
         opts = dict(mod.OPTIONS)
         opts.setdefault("--help", Opt("help"))

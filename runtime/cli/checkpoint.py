@@ -27,6 +27,7 @@ OPTIONS.update({
 
 def run(root, v, pos):
     cid = need_id(pos, "servin-runc checkpoint <container-id>")
+    from . import CRIU
     from .._criu import CriuOptions, checkpoint
-    checkpoint(root, cid, CriuOptions.from_values(v))
+    checkpoint(root, cid, CriuOptions.from_values(v), criu=CRIU)
     return 0

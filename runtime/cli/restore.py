@@ -21,6 +21,7 @@ OPTIONS["-d"] = OPTIONS["--detach"]
 
 def run(root, v, pos):
     cid = need_id(pos, "servin-runc restore <container-id>")
+    from . import CRIU
     from .._criu import CriuOptions, restore
     return restore(root, cid, v["bundle"], CriuOptions.from_values(v), console_socket=v["console_socket"],
-                   pid_file=v["pid_file"], detach=v["detach"], no_subreaper=v["no_subreaper"])
+                   pid_file=v["pid_file"], detach=v["detach"], no_subreaper=v["no_subreaper"], criu=CRIU)

@@ -256,3 +256,15 @@ def test_restore_from_a_corrupt_image_fails_leaving_nothing(ctx, rt):
     if not is_runc(rt.binary):
         assert re.match(r"servin-runc: restore: criu restore failed \(exit \d+\): .+ \(log: /\S+restore\.log\)$",
                         res.error_lines[-1]), res
+
+
+def test_a_missing_criu_binary_fails_clearly(ctx, rt):
+    """runc's global --criu names the binary; a missing one fails the
+    checkpoint and leaves the container running."""
+    b = ctx.bundle(["sleep", "1000"])
+    cid, pid = running(ctx, b)
+    st = starttime(pid)
+    missing = os.path.join(ctx.tmp, "no-criu")
+    res = rt("checkpoint", "--image-path", os.path.join(ctx.tmp, "img"), cid, global_args=("--criu", missing))
+    assert res.rc != 0 and "no-criu" in res.err, res
+    assert_untouched(ctx, cid, pid, st)

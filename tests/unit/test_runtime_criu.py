@@ -241,3 +241,9 @@ def test_restore_needs_an_image(tmp_path):
         _criu._read_meta(str(tmp_path / "nope"))
     with pytest.raises(ConfigError, match="not a checkpoint"):
         _criu._read_meta(str(tmp_path))
+
+
+def test_criu_global_flag(tmp_path):
+    assert _criu.find_criu("/bin/true") == "/bin/true"
+    with pytest.raises(_criu.CriuError, match="--criu .*nope: not an executable"):
+        _criu.find_criu(str(tmp_path / "nope"))
