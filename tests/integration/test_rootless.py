@@ -1,8 +1,8 @@
 """Rootless: the runtime run by a non-root user (docs/runtime.md, "Rootless").
 
-A user ``srvrootless`` with a 65536-id range in /etc/subuid and
-/etc/subgid is made for this module and removed afterwards (user and
-lines).  Every runtime command runs as that user (``setpriv``), on a
+A user ``srvrootless<pid>`` with a 65536-id range in /etc/subuid and
+/etc/subgid (useradd's, else one we add) is made for this module and
+removed afterwards (user and lines).  Every runtime command runs as that user (``setpriv``), on a
 bundle it owns and with ``--root`` under a directory it owns (runc needs
 that too), so the same cases run against runc as the control.
 """
@@ -37,6 +37,19 @@ def _strip_lines(path, user):
             f.writelines(keep)
 
 
+def _sub_range(path, user):
+    """The user's first range in /etc/subuid or /etc/subgid: (base, count)."""
+    try:
+        with open(path) as f:
+            for line in f:
+                parts = line.strip().split(":")
+                if len(parts) == 3 and parts[0] == user and parts[1].isdigit() and parts[2].isdigit():
+                    return int(parts[1]), int(parts[2])
+    except FileNotFoundError:
+        pass
+    return None
+
+
 def _free_base():
     """The first id above every range in /etc/subuid and /etc/subgid."""
     top = 300000
@@ -52,10 +65,11 @@ def _free_base():
     return top
 
 
-def _remove_user():
-    subprocess.run(["userdel", USER], capture_output=True)
+def _remove_user(name):
+    subprocess.run(["userdel", name], capture_output=True)
+    # userdel drops the user's subordinate ids; these are only what it missed
     for path in ("/etc/subuid", "/etc/subgid"):
-        _strip_lines(path, USER)
+        _strip_lines(path, name)
 
 
 def _user_pids(uid):
@@ -83,12 +97,14 @@ def _describe(pid):
 
 
 class User:
-    def __init__(self, uid, gid, base):
-        self.uid, self.gid, self.base = uid, gid, base
+    def __init__(self, name, uid, gid, base):
+        self.name, self.uid, self.gid, self.base = name, uid, gid, base
 
 
 @pytest.fixture(scope="module")
 def user():
+    """A user of our own (a per-run name: runs of this file may overlap),
+    with the subuid/subgid range useradd allocates (or one we add)."""
     if os.geteuid() != 0:
         pytest.skip("making a test user needs root")
     for tool in ("useradd", "userdel", "setpriv"):
@@ -99,19 +115,29 @@ def user():
                        capture_output=True, env=dict(os.environ, DEBIAN_FRONTEND="noninteractive"))
         if shutil.which("newuidmap") is None:
             pytest.skip("newuidmap missing (apt install uidmap)")
-    _remove_user()          # a crashed earlier run
-    subprocess.run(["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", USER],
-                   check=True, capture_output=True)
+    name = "%s%d" % (USER, os.getpid())
+    for attempt in range(20):     # /etc/passwd may be locked by another useradd
+        p = subprocess.run(["useradd", "-M", "-d", "/nonexistent", "-s", "/bin/sh", name],
+                           capture_output=True, text=True)
+        if p.returncode == 0:
+            break
+        time.sleep(0.2)
+    else:
+        pytest.fail("useradd %s: %s" % (name, p.stderr.strip()))
     try:
         import pwd
-        pw = pwd.getpwnam(USER)
-        base = _free_base()
-        for path in ("/etc/subuid", "/etc/subgid"):
-            with open(path, "a") as f:
-                f.write("%s:%d:%d\n" % (USER, base, RANGE))
-        yield User(pw.pw_uid, pw.pw_gid, base)
+        pw = pwd.getpwnam(name)
+        ranges = [_sub_range(path, name) for path in ("/etc/subuid", "/etc/subgid")]
+        if all(r and r[1] >= RANGE for r in ranges) and ranges[0][0] == ranges[1][0]:
+            base = ranges[0][0]
+        else:
+            base = _free_base()
+            for path in ("/etc/subuid", "/etc/subgid"):
+                with open(path, "a") as f:
+                    f.write("%s:%d:%d\n" % (name, base, RANGE))
+        yield User(name, pw.pw_uid, pw.pw_gid, base)
     finally:
-        _remove_user()
+        _remove_user(name)
 
 
 class RootlessCtx:
@@ -187,7 +213,7 @@ class RootlessCtx:
         deadline = time.monotonic() + 5
         while _user_pids(self.user.uid) and time.monotonic() < deadline:
             for pid in _user_pids(self.user.uid):
-                leaks.append("process %d of %s: %s" % (pid, USER, _describe(pid)))
+                leaks.append("process %d of %s: %s" % (pid, self.user.name, _describe(pid)))
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
@@ -457,3 +483,122 @@ def test_default_root_without_xdg_runtime_dir(rl):
         assert st.st_uid == rl.user.uid and st.st_mode & 0o777 == 0o700
     finally:
         shutil.rmtree(path, ignore_errors=True)
+
+
+def _cgroup_mounts():
+    seen, out = set(), []
+    with open("/proc/self/mountinfo") as f:
+        for line in f:
+            left, _, right = line.partition(" - ")
+            fstype, _, opts = right.split()[:3]
+            if fstype not in ("cgroup", "cgroup2"):
+                continue
+            key = "2" if fstype == "cgroup2" else ",".join(
+                o for o in opts.split(",") if o not in ("rw", "ro") and ("=" not in o or o.startswith("name=")))
+            if key not in seen:
+                seen.add(key)
+                out.append(left.split()[4])
+    return out
+
+
+@pytest.fixture
+def delegated(rl):
+    """A cgroup subtree per hierarchy owned by the user (what systemd's
+    Delegate=yes gives), with a leaf ``rt`` for the runtime itself: cgroup
+    v2 lets a user move a process only below a common ancestor it owns."""
+    top = "srvrl-%d" % os.getpid()
+    made = []
+    for mnt in _cgroup_mounts():
+        for d in (os.path.join(mnt, top), os.path.join(mnt, top, "rt")):
+            os.mkdir(d)
+            made.append(d)
+            for name in ("cpuset.cpus", "cpuset.mems"):
+                if os.path.exists(os.path.join(d, name)):
+                    with open(os.path.join(os.path.dirname(d), name)) as src:
+                        value = src.read().strip()
+                    with open(os.path.join(d, name), "w") as dst:
+                        dst.write(value)
+            os.chown(d, rl.user.uid, rl.user.gid)
+            for name in ("cgroup.procs", "tasks", "cgroup.subtree_control"):
+                if os.path.exists(os.path.join(d, name)):
+                    os.chown(os.path.join(d, name), rl.user.uid, rl.user.gid)
+    leaves = [d for d in made if d.endswith("/rt")]
+
+    def enter():
+        for d in leaves:
+            with open(os.path.join(d, "cgroup.procs"), "w") as f:
+                f.write(str(os.getpid()))
+    try:
+        yield "/" + top, enter
+    finally:
+        leftovers = []
+        for d in sorted(made, key=len, reverse=True):
+            for sub in os.listdir(d):
+                if os.path.isdir(os.path.join(d, sub)) and not sub == "rt":
+                    leftovers.append(os.path.join(d, sub))
+                    try:
+                        os.rmdir(os.path.join(d, sub))
+                    except OSError:
+                        pass
+            deadline = time.monotonic() + 5
+            while True:
+                try:
+                    os.rmdir(d)
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    if time.monotonic() > deadline:
+                        leftovers.append(d)
+                        break
+                    time.sleep(0.02)
+        assert not leftovers, "cgroups left behind: %s" % leftovers
+
+
+def test_delegated_cgroups_are_used(rl, delegated):
+    """With the cgroup tree delegated to the user, the container gets its
+    cgroup there and linux.resources is applied; delete removes it."""
+    parent, enter = delegated
+    cfg = rl.spec()
+    cfg["process"]["terminal"] = False
+    cfg["process"]["args"] = ["sleep", "60"]
+    cfg["linux"]["cgroupsPath"] = parent + "/c1"
+    cfg["linux"]["resources"] = {"pids": {"limit": 50}}
+    rl.write(cfg)
+    cid = rl.new_id()
+    with open(os.path.join(rl.top, "out"), "wb") as f:
+        p = subprocess.run(rl.argv("run", "-d", cid), cwd=rl.bundle, env=rl.env(), stdin=subprocess.DEVNULL,
+                           stdout=f, stderr=f, preexec_fn=enter, timeout=oci.COMMAND_TIMEOUT)
+    assert p.returncode == 0, open(os.path.join(rl.top, "out")).read()
+    pid = json.loads(rl("state", cid).out)["pid"]
+    with open("/proc/%d/cgroup" % pid) as f:
+        mine = [line.rstrip("\n").split(":", 2) for line in f]
+    assert all(path == parent + "/c1" for _, _, path in mine), mine
+    with open("/sys/fs/cgroup/pids%s/c1/pids.max" % parent) as f:
+        assert f.read().strip() == "50"
+    res = rl("delete", "--force", cid)
+    assert res.rc == 0, res
+    assert not os.path.exists("/sys/fs/cgroup/pids%s/c1" % parent)
+
+
+@pytest.mark.parametrize("value", [500, -100])
+def test_oom_score_adj(rl, value):
+    """Raising oom_score_adj works rootless; lowering it below the
+    runtime's own needs CAP_SYS_RESOURCE: a clear error, nothing left."""
+    with open("/proc/self/oom_score_adj") as f:
+        if int(f.read()) > value and value >= 0:
+            pytest.skip("this test process already has oom_score_adj above %d" % value)
+    cfg = rl.spec()
+    cfg["process"]["terminal"] = False
+    cfg["process"]["oomScoreAdj"] = value
+    cfg["process"]["args"] = ["cat", "/proc/self/oom_score_adj"]
+    rl.write(cfg)
+    cid = rl.new_id()
+    res = rl("run", cid)
+    if value >= 0:
+        assert res.rc == 0 and res.out.strip() == str(value), res
+    else:
+        assert res.rc != 0, res
+        if not oci.is_runc(rl.binary):
+            assert "oomScoreAdj" in res.err and "rootless" in res.err, res
+    assert not os.path.exists(os.path.join(rl.root, cid))
