@@ -497,6 +497,9 @@ def restore(root, cid, bundle, o, *, console_socket=None, pid_file=None, detach=
             inherit += [(slave, k) for k in tty_keys]
         if meta.get("net"):
             path = plan.namespaces.get("network")
+            if not path:
+                raise ConfigError("the checkpoint joined an existing network namespace: "
+                                  "linux.namespaces needs a network entry with a path to restore it")
             nfd = os.open(path, os.O_RDONLY | os.O_CLOEXEC)
             opened.append(nfd)
             inherit.append((nfd, meta["net"]))
