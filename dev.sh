@@ -48,7 +48,10 @@ setup() {
     rm -rf "$TOP/build" "$TOP"/*.egg-info
     # pip writes scripts with a bare interpreter line; servin-runc's
     # launcher wants -IS (no site, no .pth files: ~10 ms a call)
-    sed -i "1s|.*|#!$VENV/bin/python3 -IS|" "$VENV/bin/servin-runc"
+    local launcher
+    for launcher in servin-runc containerd-shim-servin-v2; do
+        sed -i "1s|.*|#!$VENV/bin/python3 -IS|" "$VENV/bin/$launcher"
+    done
 }
 
 demo() {

@@ -38,8 +38,10 @@ for extra, folder in (("servin.shim", "shim"), ("servin.conformance", "conforman
 # python -IS): the console-script wrapper pip writes imports re, and site
 # runs every .pth file — together ~20 ms of a ~30 ms call.
 SCRIPTS = []
+LAUNCHERS = ["runtime/bin/servin-runc"]
 if "servin.shim" in TOP:
-    SCRIPTS.append("containerd-shim-servin-v2 = servin.shim.cli:main")
+    # the shim has its own -IS launcher too (a lean, long-lived process)
+    LAUNCHERS.append("shim/bin/containerd-shim-servin-v2")
 if "servin.conformance" in TOP:
     SCRIPTS.append("servin-conformance = servin.conformance.cli:main")
 
@@ -109,6 +111,6 @@ setup(
     ext_modules=[native],
     cmdclass={"build_py": BuildPy},
     entry_points={"console_scripts": SCRIPTS},
-    scripts=["runtime/bin/servin-runc"],
+    scripts=LAUNCHERS,
     zip_safe=False,
 )
