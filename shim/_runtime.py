@@ -187,17 +187,20 @@ SHIM_NEEDS = ("create", "start", "state", "kill", "delete", "exec", "pause", "re
               "update")
 
 
-def default_binary(reaper, cache_dir=None):
+def default_binary(reaper, cache_dir=None, in_process=None):
     """The runtime used when no option names one.
 
-    ``$SERVIN_SHIM_RUNTIME`` if set; else ``servin-runc`` if it is on PATH
-    and works for the shim; else ``runc``.  Features are reported, not
-    guessed (STYLE.md item 13): servin-runc must answer ``features`` (valid
-    JSON, in time) and either say so in its annotations
-    (``SHIM_READY: "supported"``) or list every command of
+    ``$SERVIN_SHIM_RUNTIME`` if set; else, if ``servin-runc`` is on PATH and
+    works for the shim, servin's runtime: in-process (``servin.runtime``,
+    the library servin-runc runs, called by the shim itself) when the shim
+    can import it, else the ``servin-runc`` binary; else ``runc``.
+    Features are reported, not guessed (STYLE.md item 13): servin-runc must
+    answer ``features`` (valid JSON, in time) and either say so in its
+    annotations (``SHIM_READY: "supported"``) or list every command of
     :data:`SHIM_NEEDS` in ``--help``; ``SHIM_READY: "unsupported"`` rules it
     out.  The answer for one servin-runc build (path, size, mtime) is cached
     in ``cache_dir``, so only a shim's first container pays for the probe.
+    ``in_process`` (None: when importable) is for tests.
     """
     env = os.environ.get("SERVIN_SHIM_RUNTIME")
     if env:
@@ -219,7 +222,11 @@ def default_binary(reaper, cache_dir=None):
                 return v.strip() or "runc"
         except OSError:
             pass
-    choice = path if works_under_shim(path, reaper) else "runc"
+    choice = "runc"
+    if works_under_shim(path, reaper):
+        if in_process is None:
+            in_process = _library_importable()
+        choice = "servin.runtime" if in_process else path
     if cache:
         try:
             with open(cache + ".tmp", "w") as f:
@@ -246,6 +253,14 @@ def works_under_shim(path, reaper):
     except (OSError, TimeoutError, ValueError, AttributeError):
         return False
     return code == 0 and not set(SHIM_NEEDS) - help_commands(out.decode(errors="replace"))
+
+
+def _library_importable():
+    try:
+        from servin.runtime import _container, _exec, _ops   # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def help_commands(text):

@@ -6,9 +6,10 @@ Not a test (not collected).  Run as root with the project installed:
 
 One private containerd (tests/shim/shim_harness.py) serves every row:
 
-- ``servin+servin-runc``: our shim on its default runtime (servin-runc);
-- ``servin+in-process``: our shim calling servin.runtime's library itself
-  (``BinaryName`` = ``servin.runtime``, ``--runtime-config-path``, JSON);
+- ``servin+in-process``: our shim on its default runtime, servin.runtime's
+  library called in the shim's process;
+- ``servin+servin-runc``: our shim running the servin-runc binary
+  (``BinaryName`` = its path, ``--runtime-config-path``, JSON);
 - ``servin+runc``: our shim with ``BinaryName`` = runc (``--runtime-config-path``,
   a JSON file);
 - ``runc-shim+runc``: Debian's containerd-shim-runc-v2 and runc, the reference;
@@ -59,13 +60,13 @@ def rows(ctd, servin_runc):
     conf = os.path.join(ctd.dir, "runc.json")
     with open(conf, "w") as f:
         json.dump({"BinaryName": h.RUNC}, f)
-    inproc = os.path.join(ctd.dir, "inproc.json")
-    with open(inproc, "w") as f:
-        json.dump({"BinaryName": "servin.runtime"}, f)
+    srunc = os.path.join(ctd.dir, "servin-runc.json")
+    with open(srunc, "w") as f:
+        json.dump({"BinaryName": servin_runc}, f)
     runc_root = os.path.join(ctd.dir, "runc-root")
     return {
-        "servin+servin-runc": ["--runtime", h.RUNTIME],
-        "servin+in-process": ["--runtime", h.RUNTIME, "--runtime-config-path", inproc],
+        "servin+in-process": ["--runtime", h.RUNTIME],
+        "servin+servin-runc": ["--runtime", h.RUNTIME, "--runtime-config-path", srunc],
         "servin+runc": ["--runtime", h.RUNTIME, "--runtime-config-path", conf],
         REFERENCE: ["--runtime", h.RUNC_SHIM, "--runc-binary", h.RUNC, "--runc-root", runc_root],
         "runc-shim+servin-runc": ["--runtime", h.RUNC_SHIM, "--runc-binary", servin_runc,
@@ -139,7 +140,7 @@ def main():
     servin_runc = h.servin_runc()
     if not servin_runc:
         sys.exit("bench_shim: servin-runc is not installed")
-    # Our shim's default runtime: servin-runc, found beside it on PATH.
+    # Our shim's default runtime: in-process (it probes servin-runc, beside it on PATH).
     ctd = h.Containerd(env={"SERVIN_SHIM_RUNTIME": None})
     times, mem = {}, {}
     try:

@@ -190,9 +190,10 @@ class Containerd:
         self.shim_dir = shim_dir or shim_command()
         self.extra_env = dict(env or {})
         if self.shim_runtime == RUNTIME:
-            # runc is pinned; servin-runc is what the shim picks by itself
-            # (it is beside the shim on containerd's PATH).
-            pin = {"runc": self.oci, "servin.runtime": kind}.get(kind)
+            # runc and servin-runc are pinned; in-process servin.runtime is
+            # what the shim picks by itself (servin-runc, whose features it
+            # probes, is beside it on containerd's PATH).
+            pin = {"runc": self.oci, "servin-runc": self.oci}.get(kind)
             self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", pin)
         self.proc = None
         self.log_path = os.path.join(self.dir, "containerd.log")

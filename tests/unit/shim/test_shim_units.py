@@ -190,10 +190,19 @@ def test_default_runtime_follows_what_servin_runc_reports(tmp_path, monkeypatch,
     monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
     cache = tmp_path / "cache"
     cache.mkdir()
-    got = default_binary(Reaper(), str(cache))
+    got = default_binary(Reaper(), str(cache), in_process=False)
     assert got == (os.path.join(bindir, "servin-runc") if want_servin else "runc")
-    assert default_binary(Reaper(), str(cache)) == got
+    assert default_binary(Reaper(), str(cache), in_process=False) == got
     assert (tmp_path / "calls").read_text().count("features") == 1    # cached
+
+
+def test_default_runtime_is_in_process_when_servin_runc_works(tmp_path, monkeypatch):
+    from servin.shim._reaper import Reaper
+    from servin.shim._runtime import default_binary
+    monkeypatch.delenv("SERVIN_SHIM_RUNTIME", raising=False)
+    bindir = _fake_servin_runc(tmp_path, {}, ALL_COMMANDS)
+    monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
+    assert default_binary(Reaper(), in_process=True) == "servin.runtime"
 
 
 def test_default_runtime_env_wins(monkeypatch):
