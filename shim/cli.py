@@ -257,8 +257,10 @@ def action_delete(flags):
 def action_info():
     import json
     print(json.dumps({"name": NAME, "version": VERSION,
-                      "runtime_default": os.environ.get("SERVIN_SHIM_RUNTIME", "servin-runc|runc"),
-                      "features": ["task-api-v2", "tty", "exec", "pause", "stats-cgroup-v1",
+                      "runtime_default": os.environ.get("SERVIN_SHIM_RUNTIME",
+                                                        "servin.runtime (in-process)|servin-runc|runc"),
+                      "features": ["task-api-v2", "in-process-runtime", "tty", "exec", "pause",
+                                   "stats-cgroup-v1",
                                    "stats-cgroup-v2", "oom-events", "pod-grouping"],
                       "not_implemented": ["Checkpoint"]}, indent=2))
     return 0
