@@ -286,6 +286,20 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     if (!p->dumpable_until_go)
         prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     close_unneeded(p);
+    /* Python ignores SIGPIPE and SIGXFSZ, and an ignored disposition and
+     * the signal mask survive execve: the container's process must start
+     * with every signal at its default and none blocked. */
+    {
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof(dfl));
+        dfl.sa_handler = SIG_DFL;
+        for (int sig = 1; sig < NSIG; sig++)
+            if (sig != SIGKILL && sig != SIGSTOP)
+                sigaction(sig, &dfl, NULL);
+        sigset_t none;
+        sigemptyset(&none);
+        sigprocmask(SIG_SETMASK, &none, NULL);
+    }
 
     /* Until we are ready, die with the runtime (not when an intermediate
      * is our parent: it exits as soon as we exist). */

@@ -249,3 +249,14 @@ def test_process_is_session_leader_with_terminal(ctx, rt):
     assert int(fields[4]) != 0, "no controlling terminal"
     wait_until(lambda: os.readlink("/proc/%d/fd/0" % pid).startswith(
         "/dev/pts/"), what="stdin on a pty")
+
+
+def test_signals_start_at_their_defaults(ctx):
+    """No signal ignored or blocked in the container's process (Python, the
+    runtime, ignores SIGPIPE and SIGXFSZ; that must not leak through exec)."""
+    b = ctx.bundle(["cat", "/proc/self/status"])
+    _, res = ctx.run(b)
+    assert res.rc == 0, res
+    fields = dict(line.split(":\t", 1) for line in res.out.splitlines() if ":\t" in line)
+    assert int(fields["SigIgn"], 16) == 0, fields["SigIgn"]
+    assert int(fields["SigBlk"], 16) == 0, fields["SigBlk"]
