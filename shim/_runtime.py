@@ -181,6 +181,11 @@ def _fds(stdio):
 
 
 SHIM_READY = "io.github.servin.containerd-shim"
+# servin-runc's statement that its library may run inside the (threaded)
+# shim: the C child forked from a threaded process must use raw syscalls
+# only (glibc's setuid/setgid/setgroups wrappers wait for the parent's
+# threads and can hang there).
+IN_PROCESS_READY = "io.github.servin.shim-in-process"
 
 # The runtime commands the shim's process layer runs (OCIRuntime's methods).
 SHIM_NEEDS = ("create", "start", "state", "kill", "delete", "exec", "pause", "resume", "ps",
@@ -192,8 +197,9 @@ def default_binary(reaper, cache_dir=None, in_process=None):
 
     ``$SERVIN_SHIM_RUNTIME`` if set; else, if ``servin-runc`` is on PATH and
     works for the shim, servin's runtime: in-process (``servin.runtime``,
-    the library servin-runc runs, called by the shim itself) when the shim
-    can import it, else the ``servin-runc`` binary; else ``runc``.
+    the library servin-runc runs, called by the shim itself) when its
+    features also say ``IN_PROCESS_READY: "supported"`` and the shim can
+    import the library, else the ``servin-runc`` binary; else ``runc``.
     Features are reported, not guessed (STYLE.md item 13): servin-runc must
     answer ``features`` (valid JSON, in time) and either say so in its
     annotations (``SHIM_READY: "supported"``) or list every command of
@@ -223,9 +229,10 @@ def default_binary(reaper, cache_dir=None, in_process=None):
         except OSError:
             pass
     choice = "runc"
-    if works_under_shim(path, reaper):
+    ok, ann = _probe(path, reaper)
+    if ok:
         if in_process is None:
-            in_process = _library_importable()
+            in_process = ann.get(IN_PROCESS_READY) == "supported" and _library_importable()
         choice = "servin.runtime" if in_process else path
     if cache:
         try:
@@ -239,20 +246,25 @@ def default_binary(reaper, cache_dir=None, in_process=None):
 
 def works_under_shim(path, reaper):
     """Does the runtime at ``path`` report what the shim needs?"""
+    return _probe(path, reaper)[0]
+
+
+def _probe(path, reaper):
+    """(works under the shim?, the annotations of its ``features``)."""
     import json
     try:
         code, out, _ = reaper.run([path, "features"], capture=True, timeout=10)
         if code != 0:
-            return False
+            return False, {}
         ann = json.loads(out).get("annotations") or {}
         if ann.get(SHIM_READY) == "supported":
-            return True
+            return True, ann
         if ann.get(SHIM_READY) == "unsupported":
-            return False
+            return False, ann
         code, out, _ = reaper.run([path, "--help"], capture=True, timeout=10)
     except (OSError, TimeoutError, ValueError, AttributeError):
-        return False
-    return code == 0 and not set(SHIM_NEEDS) - help_commands(out.decode(errors="replace"))
+        return False, {}
+    return code == 0 and not set(SHIM_NEEDS) - help_commands(out.decode(errors="replace")), ann
 
 
 def _library_importable():

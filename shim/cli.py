@@ -258,7 +258,8 @@ def action_info():
     import json
     print(json.dumps({"name": NAME, "version": VERSION,
                       "runtime_default": os.environ.get("SERVIN_SHIM_RUNTIME",
-                                                        "servin.runtime (in-process)|servin-runc|runc"),
+                                                        "servin-runc|servin.runtime (in-process, once "
+                                                        "servin-runc reports it)|runc"),
                       "features": ["task-api-v2", "in-process-runtime", "tty", "exec", "pause",
                                    "stats-cgroup-v1",
                                    "stats-cgroup-v2", "oom-events", "pod-grouping"],

@@ -6,10 +6,11 @@ Not a test (not collected).  Run as root with the project installed:
 
 One private containerd (tests/shim/shim_harness.py) serves every row:
 
-- ``servin+in-process``: our shim on its default runtime, servin.runtime's
-  library called in the shim's process;
+- ``servin+in-process``: our shim calling servin.runtime's library in its
+  own process (``BinaryName`` = ``servin.runtime``, ``--runtime-config-path``,
+  JSON);
 - ``servin+servin-runc``: our shim running the servin-runc binary
-  (``BinaryName`` = its path, ``--runtime-config-path``, JSON);
+  (``BinaryName`` = its path, likewise);
 - ``servin+runc``: our shim with ``BinaryName`` = runc (``--runtime-config-path``,
   a JSON file);
 - ``runc-shim+runc``: Debian's containerd-shim-runc-v2 and runc, the reference;
@@ -63,9 +64,12 @@ def rows(ctd, servin_runc):
     srunc = os.path.join(ctd.dir, "servin-runc.json")
     with open(srunc, "w") as f:
         json.dump({"BinaryName": servin_runc}, f)
+    inproc = os.path.join(ctd.dir, "in-process.json")
+    with open(inproc, "w") as f:
+        json.dump({"BinaryName": "servin.runtime"}, f)
     runc_root = os.path.join(ctd.dir, "runc-root")
     return {
-        "servin+in-process": ["--runtime", h.RUNTIME],
+        "servin+in-process": ["--runtime", h.RUNTIME, "--runtime-config-path", inproc],
         "servin+servin-runc": ["--runtime", h.RUNTIME, "--runtime-config-path", srunc],
         "servin+runc": ["--runtime", h.RUNTIME, "--runtime-config-path", conf],
         REFERENCE: ["--runtime", h.RUNC_SHIM, "--runc-binary", h.RUNC, "--runc-root", runc_root],
@@ -140,7 +144,7 @@ def main():
     servin_runc = h.servin_runc()
     if not servin_runc:
         sys.exit("bench_shim: servin-runc is not installed")
-    # Our shim's default runtime: in-process (it probes servin-runc, beside it on PATH).
+    # Every row names its runtime; none relies on the shim's default.
     ctd = h.Containerd(env={"SERVIN_SHIM_RUNTIME": None})
     times, mem = {}, {}
     try:

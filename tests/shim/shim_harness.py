@@ -190,10 +190,9 @@ class Containerd:
         self.shim_dir = shim_dir or shim_command()
         self.extra_env = dict(env or {})
         if self.shim_runtime == RUNTIME:
-            # runc and servin-runc are pinned; in-process servin.runtime is
-            # what the shim picks by itself (servin-runc, whose features it
-            # probes, is beside it on containerd's PATH).
-            pin = {"runc": self.oci, "servin-runc": self.oci}.get(kind)
+            # Each pinned: the shim's own default (servin-runc's binary, or
+            # in-process once servin-runc's features say so) is a unit test.
+            pin = {"runc": self.oci, "servin-runc": self.oci}.get(kind, kind)
             self.extra_env.setdefault("SERVIN_SHIM_RUNTIME", pin)
         self.proc = None
         self.log_path = os.path.join(self.dir, "containerd.log")

@@ -205,6 +205,22 @@ def test_default_runtime_is_in_process_when_servin_runc_works(tmp_path, monkeypa
     assert default_binary(Reaper(), in_process=True) == "servin.runtime"
 
 
+@pytest.mark.parametrize("annotations,want_in_process", [
+    ({}, False),                                                  # not reported: the binary
+    ({"io.github.servin.shim-in-process": "supported"}, True),
+])
+def test_in_process_default_follows_what_servin_runc_reports(tmp_path, monkeypatch, annotations,
+                                                             want_in_process):
+    pytest.importorskip("servin.runtime._container")
+    from servin.shim._reaper import Reaper
+    from servin.shim._runtime import default_binary
+    monkeypatch.delenv("SERVIN_SHIM_RUNTIME", raising=False)
+    bindir = _fake_servin_runc(tmp_path, annotations, ALL_COMMANDS)
+    monkeypatch.setenv("PATH", bindir + os.pathsep + os.environ.get("PATH", ""))
+    got = default_binary(Reaper())
+    assert got == ("servin.runtime" if want_in_process else os.path.join(bindir, "servin-runc"))
+
+
 def test_default_runtime_env_wins(monkeypatch):
     from servin.shim._reaper import Reaper
     from servin.shim._runtime import default_binary
