@@ -7,10 +7,10 @@ Not a test (not collected).  Run as root with the project installed:
 One private containerd (tests/shim/shim_harness.py) serves every row:
 
 - ``servin+in-process``: our shim calling servin.runtime's library in its
-  own process (``BinaryName`` = ``servin.runtime``, ``--runtime-config-path``,
-  JSON);
+  own process (``SERVIN_SHIM_RUNTIME=servin.runtime`` in containerd's
+  environment: no options to parse, as when it is the default);
 - ``servin+servin-runc``: our shim running the servin-runc binary
-  (``BinaryName`` = its path, likewise);
+  (``BinaryName`` = its path, ``--runtime-config-path``, a JSON file);
 - ``servin+runc``: our shim with ``BinaryName`` = runc (``--runtime-config-path``,
   a JSON file);
 - ``runc-shim+runc``: Debian's containerd-shim-runc-v2 and runc, the reference;
@@ -64,12 +64,9 @@ def rows(ctd, servin_runc):
     srunc = os.path.join(ctd.dir, "servin-runc.json")
     with open(srunc, "w") as f:
         json.dump({"BinaryName": servin_runc}, f)
-    inproc = os.path.join(ctd.dir, "in-process.json")
-    with open(inproc, "w") as f:
-        json.dump({"BinaryName": "servin.runtime"}, f)
     runc_root = os.path.join(ctd.dir, "runc-root")
     return {
-        "servin+in-process": ["--runtime", h.RUNTIME, "--runtime-config-path", inproc],
+        "servin+in-process": ["--runtime", h.RUNTIME],
         "servin+servin-runc": ["--runtime", h.RUNTIME, "--runtime-config-path", srunc],
         "servin+runc": ["--runtime", h.RUNTIME, "--runtime-config-path", conf],
         REFERENCE: ["--runtime", h.RUNC_SHIM, "--runc-binary", h.RUNC, "--runc-root", runc_root],
@@ -144,8 +141,8 @@ def main():
     servin_runc = h.servin_runc()
     if not servin_runc:
         sys.exit("bench_shim: servin-runc is not installed")
-    # Every row names its runtime; none relies on the shim's default.
-    ctd = h.Containerd(env={"SERVIN_SHIM_RUNTIME": None})
+    # Our shim without options: in-process; the other rows name their runtime.
+    ctd = h.Containerd(env={"SERVIN_SHIM_RUNTIME": "servin.runtime"})
     times, mem = {}, {}
     try:
         ctd.start()
