@@ -62,6 +62,13 @@ struct sched_attr_srv {
     uint64_t sched_period;
 };
 
+/* Set ids with the raw system calls: glibc's wrappers broadcast the change
+ * to every thread it knows of, and after a raw clone from a threaded
+ * parent (the shim) it still "knows" the parent's threads and waits for
+ * them forever. */
+static int raw_setresuid(uid_t u) { return (int)syscall(SYS_setresuid, u, u, u); }
+static int raw_setresgid(gid_t g) { return (int)syscall(SYS_setresgid, g, g, g); }
+
 static int g_sync = -1;
 static int g_fifo = -1;   /* after start: `start` reads failures from here */
 
@@ -328,7 +335,7 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
         close(p->join[i].fd);
     }
     if (p->userns_new || (p->clone_flags & CLONE_NEWUSER)) {
-        if (setresgid(0, 0, 0) < 0 || setresuid(0, 0, 0) < 0)
+        if (raw_setresgid(0) < 0 || raw_setresuid(0) < 0)
             FAIL("user", "become root in the user namespace", NULL, NULL);
     }
 
@@ -604,11 +611,11 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
             FAIL("capabilities", "PR_SET_KEEPCAPS", NULL, NULL);
     }
     if (p->set_user) {
-        if (p->set_groups && setgroups((size_t)p->ngroups, p->groups) < 0)
+        if (p->set_groups && syscall(SYS_setgroups, (size_t)p->ngroups, p->groups) < 0)
             FAIL("user", "setgroups (additionalGids)", NULL, NULL);
-        if (setresgid(p->gid, p->gid, p->gid) < 0)
+        if (raw_setresgid(p->gid) < 0)
             FAIL("user", "setgid", NULL, NULL);
-        if (setresuid(p->uid, p->uid, p->uid) < 0)
+        if (raw_setresuid(p->uid) < 0)
             FAIL("user", "setuid", NULL, NULL);
     }
     if (p->have_caps) {
