@@ -645,6 +645,10 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     umask((mode_t)p->umask);
 
     if (find_exe(p, exe, sizeof(exe)) < 0) {
+        int e = errno;
+        errno = e ? e : ENOENT;
+        if (strchr(p->argv[0], '/'))
+            FAIL("exec", "process.args[0] ", p->argv[0], " cannot be executed");
         errno = ENOENT;
         FAIL("exec", "executable file not found in $PATH: ", p->argv[0], NULL);
     }
