@@ -65,20 +65,10 @@ class InProcessRuntime(OCIRuntime):
             raise RuntimeFailed(f"{NAME} {what} failed: {e}") from None
 
     def _log_error(self, msg):
-        if not self.log_path:
-            return
-        import json
-        import time
-        line = json.dumps({"level": "error", "msg": msg,
-                           "time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
-        try:
-            fd = os.open(self.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                os.write(fd, (line + "\n").encode())
-            finally:
-                os.close(fd)
-        except OSError:
-            pass
+        """The runc-style JSON error line servin-runc's --log writes."""
+        if self.log_path:
+            from servin.runtime.cli import Logger
+            Logger(self.log_path, "json").error(msg)
 
     # -- OCIRuntime -----------------------------------------------------------------
     def create(self, id, bundle, pid_file, stdio, console_socket=None, no_pivot=False,
