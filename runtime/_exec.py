@@ -47,19 +47,8 @@ class Options:
 
 
 def _load_json(path, what):
-    import json
-    try:
-        if path == "-":
-            import sys
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                raw = f.read()
-        return json.loads(raw)
-    except OSError as e:
-        raise ConfigError(f"{what} {path}: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"{what} {path}: malformed JSON: {e}") from None
+    from ._json import load_file
+    return load_file(path, what)
 
 
 def process_spec(cfg, o):

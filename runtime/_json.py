@@ -62,3 +62,21 @@ else:                                           # pragma: no cover
 
     def dumps(obj):
         return _std.dumps(obj, separators=(",", ":"))
+
+
+def load_file(path, what):
+    """Parse a JSON file (or stdin for "-") for a command-line option;
+    errors name the option and the file (ConfigError)."""
+    from ._errors import ConfigError
+    try:
+        if path == "-":
+            import sys
+            raw = sys.stdin.buffer.read()
+        else:
+            with open(path, "rb") as f:
+                raw = f.read()
+        return loads(raw)
+    except OSError as e:
+        raise ConfigError(f"{what} {path}: {e.strerror}") from None
+    except (ValueError, UnicodeDecodeError, RecursionError) as e:
+        raise ConfigError(f"{what} {path}: malformed JSON: {e}") from None

@@ -201,19 +201,8 @@ def resources_from_flags(v):
 
 def load_resources(path):
     """-r FILE (or - for stdin): a linux.resources JSON object."""
-    import json
-    try:
-        if path == "-":
-            import sys
-            raw = sys.stdin.buffer.read()
-        else:
-            with open(path, "rb") as f:
-                raw = f.read()
-        res = json.loads(raw)
-    except OSError as e:
-        raise ConfigError(f"-r {path}: {e.strerror}") from None
-    except (ValueError, UnicodeDecodeError) as e:
-        raise ConfigError(f"-r {path}: malformed JSON: {e}") from None
+    from ._json import load_file
+    res = load_file(path, "-r")
     if not isinstance(res, dict):
         raise ConfigError(f"-r {path}: must be a JSON object (linux.resources)")
     mem = res.get("memory") or {}
