@@ -136,7 +136,7 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             "cgroups": cg.to_state(),
             "freezer": cg.freezer_state_file(),
             "hooks": {k: plan.hooks[k] for k in ("poststart", "poststop") if k in plan.hooks},
-            "namespaces": {k: v for k, v in plan.namespaces.items()},
+            "namespaces": dict(plan.namespaces),
             "net_devices": plan.net_devices,
         }
         container.save(data)
@@ -165,15 +165,9 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
         if pid_file:
             _write_pid_file(pid_file, pid)
     except BaseException as e:
-        pinned = os.path.join(container.dir, "netns")
         if moved:
             # the user's interfaces must not die with the namespace
-            from ._netdev import move_out
-            for err in move_out(moved, pinned):
-                Log.warn(err)
-        if plan.net_devices and os.path.exists(pinned):
-            from ._netdev import unpin
-            unpin(pinned)
+            _release_net_devices(moved, container.dir)
         _abort(container, pid, sync, cg)
         if isinstance(e, (HookError, ChildError)) and pid > 0:
             # runtime.md lifecycle: a failing create hook continues at
@@ -182,6 +176,18 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
                        hook_state(cid, _state.STOPPED, pid, bundle, plan.annotations), warn=Log.warn)
         raise
     return spawned
+
+
+def _release_net_devices(devs, cdir):
+    """Move netDevices back to the host from the namespace pinned in the
+    container's dir, then unpin it (delete, and a failed create)."""
+    pinned = os.path.join(cdir, "netns")
+    if not os.path.exists(pinned):
+        return
+    from ._netdev import move_out, unpin
+    for err in move_out(devs, pinned):
+        Log.warn(err)
+    unpin(pinned)
 
 
 def _connect(path, plan):
@@ -477,12 +483,8 @@ def delete(root, cid, force=False):
 def destroy(c):
     d = c.data or {}
     cg = Manager.from_state(d.get("cgroups", {}))
-    pinned = os.path.join(c.dir, "netns")
-    if d.get("net_devices") and os.path.exists(pinned):
-        from ._netdev import move_out, unpin
-        for err in move_out(d["net_devices"], pinned):
-            Log.warn(err)
-        unpin(pinned)
+    if d.get("net_devices"):
+        _release_net_devices(d["net_devices"], c.dir)
     if c.alive():
         _thaw(cg)           # a frozen init cannot die
         try:
@@ -518,14 +520,12 @@ def _kill_cgroup(cg, timeout=5.0):
         pids = cg.pids()
         if not pids:
             return
-        frz = cg.freezer_state_file()
         for pid in pids:
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-        if frz:
-            _thaw(cg)       # a frozen cgroup cannot die
+        _thaw(cg)           # a frozen cgroup cannot die
         if time.monotonic() > deadline:
             return
         time.sleep(0.002)
@@ -533,8 +533,8 @@ def _kill_cgroup(cg, timeout=5.0):
 
 # -- run --------------------------------------------------------------
 
-FORWARD = [s for s in (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
-                       signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)]
+FORWARD = (signal.SIGHUP, signal.SIGINT, signal.SIGQUIT, signal.SIGTERM, signal.SIGUSR1,
+           signal.SIGUSR2, signal.SIGWINCH, signal.SIGCONT, signal.SIGALRM)
 
 
 def run(root, cid, bundle, *, detach=False, keep=False, **create_opts):

@@ -144,7 +144,7 @@ def parse(options):
             o.props.append(PROPAGATION[opt])
         elif opt in RECURSIVE:
             s, c = RECURSIVE[opt]
-            o.attr_set = (o.attr_set | s) & ~c if s else o.attr_set & ~c
+            o.attr_set = (o.attr_set | s) & ~c
             o.attr_clr |= c
         elif opt in EXTENSIONS:
             o.extensions.add(opt)
