@@ -45,19 +45,28 @@ if "servin.shim" in TOP:
 if "servin.conformance" in TOP:
     SCRIPTS.append("servin-conformance = servin.conformance.cli:main")
 
+# servin-init (a static executable the runtime runs from a sealed memfd)
+# holds the container side; the extension module holds the rest.  util.c
+# and wire.c are in both.
+INIT_SOURCES = ["csrc/init.c", "csrc/child.c", "csrc/mounts.c", "csrc/util.c", "csrc/wire.c"]
+INIT_ONLY = {"csrc/init.c", "csrc/child.c", "csrc/mounts.c"}
+CFLAGS = ["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "-Wno-missing-field-initializers",
+          "-fno-strict-aliasing"]
+
 native = Extension(
     "servin._native",
-    sources=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".c")),
+    sources=sorted(p for p in (os.path.join("csrc", f) for f in os.listdir("csrc"))
+                   if p.endswith(".c") and p not in INIT_ONLY),
     depends=sorted(os.path.join("csrc", f) for f in os.listdir("csrc") if f.endswith(".h")),
-    extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-unused-parameter",
-                        "-Wno-missing-field-initializers", "-fno-strict-aliasing"]
-    + pkg_config("libseccomp", "--cflags"),
+    extra_compile_args=CFLAGS + pkg_config("libseccomp", "--cflags"),
     extra_link_args=pkg_config("libseccomp", "--libs"),
 )
 
 class BuildPy(build_py):
     """build_py plus the artefacts made at install time.
 
+    - servin-init, statically linked, next to the extension module
+      (``servin/servin-init``), where servin._native looks for it;
     - ``conformance/checker.c`` becomes the static checker binary
       ``servin/conformance/servin-checker`` that conformance cases copy into
       a container's rootfs;
@@ -68,8 +77,15 @@ class BuildPy(build_py):
 
     def run(self):
         super().run()
+        self._build_init()
         self._build_checker()
         self._build_protos()
+
+    def _build_init(self):
+        out = os.path.join(self.build_lib, "servin", "servin-init")
+        os.makedirs(os.path.dirname(out), exist_ok=True)
+        cc = os.environ.get("CC", "cc")
+        self.spawn([cc, "-static", "-Os", "-s"] + CFLAGS[1:] + ["-o", out] + INIT_SOURCES)
 
     def _build_checker(self):
         src = os.path.join("conformance", "checker.c")

@@ -1,10 +1,14 @@
 /* The container's init, from clone() to execve().
  *
- * srv_spawn() clones the init (through an intermediate process when a
- * namespace must be entered before the clone: a PID or time namespace
- * joined by path, or a new time namespace).  srv_child() is the whole init
- * sequence, in the order of the runtime-spec and with a comment where order
- * matters.  Only system calls from here on: no malloc, no stdio, no Python.
+ * This file is part of servin-init, the small static executable that the
+ * runtime runs from a sealed memfd (spawn.c): the init is never a copy of
+ * the runtime's interpreter, so no container process can reach a host
+ * executable through /proc/<pid>/exe (CVE-2019-5736).
+ *
+ * srv_intermediate() joins what must be joined before the clone and clones
+ * the init.  srv_child() is the whole init sequence, in the order of the
+ * runtime-spec and with a comment where order matters.  Only system calls
+ * from the clone on: no malloc, no stdio.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -283,9 +287,11 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     int rootfd = -1;
 
     g_sync = p->sync_fd;
-    /* Until execve we are a copy of the runtime (the Python interpreter):
-     * not dumpable, so no process of the container can open our
-     * /proc/<pid>/exe, fd/ or mem (CVE-2019-5736).  execve makes the user
+    /* Until execve we hold the plan (hook environments, the runtime's fds
+     * for the container): not dumpable, so no process of the container can
+     * open our /proc/<pid>/fd/ or mem, nor ptrace us, without
+     * CAP_SYS_PTRACE.  Our /proc/<pid>/exe is the sealed memfd copy of
+     * servin-init, never a host file (CVE-2019-5736).  execve makes the user
      * program dumpable again as usual.  A rootless parent cannot open the
      * /proc files of a non-dumpable process (they belong to the host's
      * root): then we stay dumpable until GO, while the parent writes the
@@ -308,10 +314,8 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
         sigprocmask(SIG_SETMASK, &none, NULL);
     }
 
-    /* Until we are ready, die with the runtime (not when an intermediate
-     * is our parent: it exits as soon as we exist). */
-    if (!p->need_intermediate)
-        prctl(PR_SET_PDEATHSIG, SIGKILL);
+    /* Until we are ready, die with the runtime (our parent: CLONE_PARENT). */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
     umask(0);
 
     /* 1. Wait until the parent has put us in our cgroups (and written the
@@ -695,108 +699,40 @@ static void __attribute__((noreturn)) srv_child(struct srv_plan *p)
     die(&err);
 }
 
-/* Move an fd to >= base (keeping it close-on-exec) so that it never sits
- * in the range of --preserve-fds. */
-static int lift_fd(int fd, int base)
-{
-    if (fd < 0 || fd >= base)
-        return fd;
-    int nfd = fcntl(fd, F_DUPFD_CLOEXEC, base);
-    if (nfd >= 0)
-        close(fd);
-    return nfd;
-}
-
+/* CLONE_PARENT: the init is the runtime's child, as if the runtime had
+ * cloned it itself (`run` and the shim wait for it; no subreaper needed). */
 static pid_t clone_init(struct srv_plan *p)
 {
-    return (pid_t)syscall(SYS_clone, (unsigned long)p->clone_flags | SIGCHLD, 0, 0, 0, 0);
+    return (pid_t)syscall(SYS_clone, (unsigned long)p->clone_flags | CLONE_PARENT | SIGCHLD, 0, 0, 0, 0);
 }
 
-/* Parent side: returns the init's pid and the parent's end of the sync
- * socket in *sync_parent. */
-int srv_spawn(struct srv_plan *p, int *sync_parent, struct srv_err *e)
+/* servin-init's main work, in the process the runtime exec'd from a sealed
+ * memfd: join what must be joined before the clone (a PID namespace given
+ * by path, for exec and for a shared PID namespace), make a new time
+ * namespace, clone the init, report its pid and exit. */
+void srv_intermediate(struct srv_plan *p)
 {
-    int sv[2];
-    int base = 3 + p->preserve_fds;
-    if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-        srv_fmt(e, "spawn", errno, "socketpair", NULL, NULL);
-        return -1;
+    struct srv_err err = {0};
+    g_sync = p->sync_fd;
+    for (int i = 0; i < p->npre_join; i++) {
+        if (setns(p->pre_join[i].fd, p->pre_join[i].type) < 0)
+            FAIL("namespaces", "join a namespace given by path", NULL, NULL);
     }
-    sv[1] = lift_fd(sv[1], base);
-    p->sync_fd = sv[1];
-    p->fifo_fd = lift_fd(p->fifo_fd, base);
-    p->console_fd = lift_fd(p->console_fd, base);
-    for (int i = 0; i < p->njoin; i++)
-        p->join[i].fd = lift_fd(p->join[i].fd, base);
-
-    if (!p->need_intermediate) {
-        pid_t pid = clone_init(p);
-        if (pid < 0) {
-            srv_fmt(e, "spawn", errno, "clone the container init (namespaces)", NULL, NULL);
-            close(sv[0]);
-            close(sv[1]);
-            return -1;
-        }
-        if (pid == 0) {
-            close(sv[0]);
-            srv_child(p);
-        }
-        close(sv[1]);
-        *sync_parent = sv[0];
-        return pid;
+    if (p->new_time) {
+        if (unshare(CLONE_NEWTIME) < 0)
+            FAIL("namespaces", "create a time namespace", NULL, NULL);
+        if (p->time_offsets && p->time_offsets[0] &&
+            write_file("/proc/self/timens_offsets", p->time_offsets) < 0)
+            FAIL("timeOffsets", "write /proc/self/timens_offsets", NULL, NULL);
     }
-
-    /* The intermediate joins what must be joined before the clone, makes a
-     * new time namespace, clones the init, reports its pid and exits.  The
-     * caller must be a child subreaper (or not care about reaping). */
-    pid_t mid = (pid_t)syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (mid < 0) {
-        srv_fmt(e, "spawn", errno, "fork", NULL, NULL);
-        close(sv[0]);
-        close(sv[1]);
-        return -1;
+    pid_t pid = clone_init(p);
+    if (pid < 0)
+        FAIL("spawn", "clone the container init (namespaces)", NULL, NULL);
+    if (pid == 0)
+        srv_child(p);
+    if (srv_send_msg(g_sync, SRV_MSG_PID, pid, NULL, 0, -1) < 0) {
+        kill(pid, SIGKILL);
+        _exit(1);
     }
-    if (mid == 0) {
-        struct srv_err err = {0};
-        close(sv[0]);
-        g_sync = sv[1];
-        for (int i = 0; i < p->npre_join; i++) {
-            if (setns(p->pre_join[i].fd, p->pre_join[i].type) < 0)
-                FAIL("namespaces", "join a namespace given by path", NULL, NULL);
-        }
-        if (p->new_time) {
-            if (unshare(CLONE_NEWTIME) < 0)
-                FAIL("namespaces", "create a time namespace", NULL, NULL);
-            if (p->time_offsets && p->time_offsets[0] &&
-                write_file("/proc/self/timens_offsets", p->time_offsets) < 0)
-                FAIL("timeOffsets", "write /proc/self/timens_offsets", NULL, NULL);
-        }
-        pid_t pid = clone_init(p);
-        if (pid < 0)
-            FAIL("spawn", "clone the container init (namespaces)", NULL, NULL);
-        if (pid == 0)
-            srv_child(p);
-        srv_send_msg(sv[1], SRV_MSG_PID, pid, NULL, 0, -1);
-        _exit(0);
-    }
-    close(sv[1]);
-    int status;
-    while (waitpid(mid, &status, 0) < 0 && errno == EINTR)
-        ;
-    struct srv_msg_hdr h;
-    char buf[600];
-    ssize_t r = srv_recv_msg(sv[0], &h, buf, sizeof(buf) - 1, NULL);
-    if (r >= 0 && h.type == SRV_MSG_PID) {
-        *sync_parent = sv[0];
-        return h.err;
-    }
-    if (r > 0 && h.type == SRV_MSG_ERROR) {
-        buf[r] = '\0';
-        size_t sl = strlen(buf);
-        srv_fmt(e, "namespaces", h.err, sl + 1 < (size_t)r ? buf + sl + 1 : buf, NULL, NULL);
-    } else {
-        srv_fmt(e, "spawn", EPROTO, "the intermediate process failed", NULL, NULL);
-    }
-    close(sv[0]);
-    return -1;
+    _exit(0);
 }

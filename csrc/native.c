@@ -1,6 +1,6 @@
 /* servin._native: the Python face of the C side.
  *
- *   spawn(plan: dict) -> (pid, sync_fd)   clone the container init
+ *   spawn(plan: dict) -> (pid, sync_fd)   have servin-init clone the init
  *   send(fd, type, payload=b"")           a message on the sync socket
  *   recv(fd) -> (type, err, payload, fd)  type 0 means EOF
  *
@@ -11,6 +11,7 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 
+#include <dlfcn.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -371,7 +372,6 @@ static int parse_plan(struct arena *a, PyObject *d, struct srv_plan *p)
         return -1;
     LONG("new_time", 0, p->new_time);
     p->time_offsets = get_str(a, d, "time_offsets");
-    LONG("need_intermediate", 0, p->need_intermediate);
     LONG("unshare_flags", 0, p->unshare_flags);
     LONG("setup_sync", 0, p->setup_sync);
     LONG("mount_ns", 0, p->mount_ns);
@@ -523,14 +523,35 @@ static PyObject *raise_err(struct srv_err *e)
     return NULL;
 }
 
+/* servin-init is installed next to this extension module. */
+static const char *init_path(void)
+{
+    static char path[4096];
+    if (path[0])
+        return path;
+    Dl_info info;
+    const char *slash;
+    if (!dladdr((void *)init_path, &info) || !info.dli_fname || !(slash = strrchr(info.dli_fname, '/')) ||
+        (size_t)(slash - info.dli_fname) + sizeof("/servin-init") > sizeof(path)) {
+        PyErr_SetString(PyExc_RuntimeError, "cannot locate servin-init next to servin._native");
+        return NULL;
+    }
+    memcpy(path, info.dli_fname, (size_t)(slash - info.dli_fname));
+    strcpy(path + (slash - info.dli_fname), "/servin-init");
+    return path;
+}
+
 static PyObject *py_spawn(PyObject *self, PyObject *arg)
 {
     if (!PyDict_Check(arg))
         return PyErr_Format(PyExc_TypeError, "spawn() takes a dict");
+    const char *init = init_path();
+    if (!init)
+        return NULL;
     struct arena a = {0};
     struct srv_plan *p = arena_alloc(&a, sizeof(*p));
     struct srv_err e = {0};
-    int sync_parent = -1;
+    int sync_parent = -1, pid;
     if (!p) {
         arena_free(&a);
         return PyErr_NoMemory();
@@ -539,10 +560,10 @@ static PyObject *py_spawn(PyObject *self, PyObject *arg)
         arena_free(&a);
         return NULL;
     }
-    /* The fork runs without the GIL held by anything but us: keep it. */
-    PyOS_BeforeFork();
-    int pid = srv_spawn(p, &sync_parent, &e);
-    PyOS_AfterFork_Parent();
+    /* vfork + exec and a wait for servin-init's report: no Python here */
+    Py_BEGIN_ALLOW_THREADS
+    pid = srv_spawn(p, init, &sync_parent, &e);
+    Py_END_ALLOW_THREADS
     arena_free(&a);
     if (pid < 0)
         return raise_err(&e);
@@ -693,7 +714,7 @@ static PyMethodDef methods[] = {
     {"seccomp_compile", srv_py_seccomp_compile, METH_VARARGS,
      "seccomp_compile(default_action, archs, rules) -> BPF program bytes (libseccomp)"},
     {"set_subreaper", py_set_subreaper, METH_NOARGS, "PR_SET_CHILD_SUBREAPER for this process"},
-    {"spawn", py_spawn, METH_O, "spawn(plan) -> (pid, sync_fd): clone the container init"},
+    {"spawn", py_spawn, METH_O, "spawn(plan) -> (pid, sync_fd): servin-init clones the container init"},
     {"send", py_send, METH_VARARGS, "send(fd, type, payload=b'', passfd=-1)"},
     {"recv", py_recv, METH_VARARGS, "recv(fd) -> (type, err, payload, passfd); type 0 = EOF"},
     {NULL, NULL, 0, NULL},

@@ -4,9 +4,11 @@
  * and fills a struct srv_err; the child side reports (stage, errno,
  * message) to the parent over the sync socket and _exit()s.
  *
- * Everything the child uses is in struct srv_plan, built by the parent from
- * a Python dict *before* the fork.  From clone() to execve() the child only
- * makes system calls and touches memory it already has.
+ * Everything the child uses is in struct srv_plan, built by the extension
+ * from a Python dict and sent (wire.c) to servin-init, a static executable
+ * that the runtime runs from a sealed memfd (spawn.c) and that clones the
+ * init.  From clone() to execve() the init only makes system calls and
+ * touches memory it already has.
  */
 #ifndef SRV_H
 #define SRV_H
@@ -94,7 +96,6 @@ struct srv_plan {
     int njoin;
     int new_time;             /* unshare(CLONE_NEWTIME) in the intermediate */
     char *time_offsets;       /* written to /proc/self/timens_offsets */
-    int need_intermediate;
     int unshare_flags;        /* unshared by the init once in its cgroups (cgroup ns) */
     int setup_sync;           /* wait for SETUP_DONE before the cgroup ns and hooks: the
                                  parent joins the cgroups while the init mounts */
@@ -188,8 +189,16 @@ struct srv_err {
     char msg[512];
 };
 
-/* child.c */
-int srv_spawn(struct srv_plan *p, int *sync_parent, struct srv_err *e);
+/* spawn.c (the extension): run servin-init; returns the init's pid and the
+ * parent's end of the sync socket in *sync_parent */
+int srv_spawn(struct srv_plan *p, const char *init_path, int *sync_parent, struct srv_err *e);
+
+/* wire.c: the plan as bytes, and back (in place, no allocation) */
+int srv_plan_pack(const struct srv_plan *p, char **out, size_t *len);
+struct srv_plan *srv_plan_unpack(char *buf, size_t len);
+
+/* child.c (servin-init) */
+void srv_intermediate(struct srv_plan *p) __attribute__((noreturn));
 
 /* mounts.c */
 int srv_open_in_root(int rootfd, const char *path, int flags);

@@ -3,19 +3,22 @@ executable (or the host interpreter) through /proc/<pid>/exe or
 /proc/<pid>/fd of a runtime process that is in the container's
 namespaces, and writes to it once that process has exec'd.
 
-servin's init is a fork of the Python runtime until execve: between
-``create`` and ``start`` /proc/<init>/exe is the host interpreter and
-/proc/<init>/fd holds the runtime's fds.  A process that can see it is one
+servin's init is cloned by servin-init, a static executable that the
+runtime runs from a sealed memfd copy (csrc/spawn.c): between ``create``
+and ``start`` /proc/<init>/exe is that memfd, and /proc/<init>/fd holds
+the fds the container is given.  A process that can see the init is one
 in the same PID namespace: a second container that shares the first one's
 PID namespace (a pod with a shared PID namespace), or ``exec``.
 
-To see the real exposure without risking the host's interpreter (and
-without ETXTBSY from other Python processes hiding it), the runtime under
-test runs from a private copy of the interpreter: /proc/<init>/exe is
-that copy, which nothing else executes once ``start`` has returned.  The
-host's interpreter and the runtime binary are checked unchanged too.
+So that a failure would show the real exposure without risking the host's
+interpreter (and without ETXTBSY from other Python processes hiding it),
+the runtime under test runs from a private copy of the interpreter, which
+nothing else executes once ``start`` has returned.  The host's
+interpreter, the runtime binary and the installed servin-init are checked
+unchanged too.
 """
 
+import errno
 import hashlib
 import os
 import shutil
@@ -89,8 +92,19 @@ def _attack(ctx, tmp, is_runc, attacker_caps=()):
     return lines, b
 
 
+def _installed_init():
+    """The installed servin-init (servin-runc runs a sealed copy of it)."""
+    import servin
+    for d in servin.__path__:
+        p = os.path.join(d, "servin-init")
+        if os.path.exists(p):
+            return [p]
+    return []
+
+
 def _protected_files(executed, runtime_binary):
-    files = sorted({*executed, os.path.realpath(sys.executable), os.path.realpath(runtime_binary)})
+    files = sorted({*executed, *_installed_init(), os.path.realpath(sys.executable),
+                    os.path.realpath(runtime_binary)})
     return files, {(os.stat(p).st_dev, os.stat(p).st_ino): p for p in files}
 
 
@@ -150,12 +164,9 @@ def test_host_executable_is_not_writable_by_a_ptrace_capable_container(request, 
     user namespace) passes the dumpable check: it may read the init's
     /proc entries, and ptrace it, by design.  It must still not get a
     writable handle on a host executable: runc's init runs from a sealed
-    memfd copy of runc; servin-runc's from the host interpreter itself."""
-    if not is_runc:
-        request.applymarker(pytest.mark.xfail(strict=True, reason=(
-            "residual hole: the init's /proc/<pid>/exe is the host interpreter, re-openable "
-            "for writing by a CAP_SYS_PTRACE container once the init has exec'd "
-            "(see docs/security.md, 'the runtime's executable')")))
+    memfd copy of runc, servin-runc's from a sealed memfd copy of
+    servin-init (csrc/spawn.c).  Before that (when the init was a fork of
+    the runtime) this test re-opened the host interpreter for writing."""
     tmp = str(tmp_path)
     binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
     ctx.rt = oci.Runtime(binary, ctx.rt.root)
@@ -172,13 +183,13 @@ EXECS = 8
 
 
 def test_proc_exe_and_fds_of_an_exec_are_unreachable(ctx, tmp_path, runtime_binary, is_runc):
-    """``exec`` joins a running container: its process is a fork of the
-    runtime until execve, in the container's PID namespace.  The attacker
-    probes every pid the moment it appears (it does see the exec'd process
-    before execve, with the runtime's fds).  Until the child drops to the
-    container's capabilities, microseconds before execve, the attacker's
-    capabilities are not a superset of its own, so even a dumpable child
-    is out of reach; not dumpable, it is out of reach throughout."""
+    """``exec`` joins a running container: servin-init (from its sealed
+    memfd) joins the PID namespace and clones the process, which appears in
+    the container before its execve.  The attacker probes every pid the
+    moment it appears.  Until the child drops to the container's
+    capabilities, microseconds before execve, the attacker's capabilities
+    are not a superset of its own, so even a dumpable child is out of
+    reach; not dumpable, it is out of reach throughout."""
     tmp = str(tmp_path)
     binary, executed = _private_runtime(tmp, runtime_binary, is_runc)
     ctx.rt = oci.Runtime(binary, ctx.rt.root)
@@ -204,6 +215,37 @@ def test_proc_exe_and_fds_of_an_exec_are_unreachable(ctx, tmp_path, runtime_bina
     holes = _holes(lines, protected, os.stat(a.rootfs))
     assert {p: _sha(p) for p in files} == before, "a host executable changed"
     assert not holes, "\n".join(holes) + "\n--- probe:\n" + "\n".join(" ".join(w) for w in lines)
+
+
+def test_created_init_runs_from_a_sealed_copy_not_a_host_file(ctx, runtime_binary, is_runc):
+    """Seen from the host between ``create`` and ``start``: the init's
+    executable cannot be written through /proc/<pid>/exe, even by the
+    host's root.  servin-runc: it is a sealed memfd copy of servin-init, a
+    different file from the host's interpreter, runtime and installed
+    servin-init.  (runc 1.1.5 runs itself through a read-only bind mount:
+    the same inode as /usr/sbin/runc, unwritable through that mount.)"""
+    b = ctx.bundle(args=["/bin/true"])
+    cid, _ = ctx.create(b)
+    pid = ctx.rt.state(cid)["pid"]
+    if not is_runc:
+        assert os.readlink("/proc/%d/exe" % pid) == "/memfd:servin-init (deleted)"
+        st = os.stat("/proc/%d/exe" % pid)
+        host = {os.path.realpath(sys.executable), os.path.realpath(runtime_binary), *_installed_init()}
+        assert not [p for p in host if (os.stat(p).st_dev, os.stat(p).st_ino) == (st.st_dev, st.st_ino)]
+    fd = os.open("/proc/%d/exe" % pid, os.O_RDONLY)
+    try:
+        ctx.start(cid)
+        # once the init has exec'd, a handle kept from before is re-opened
+        # for writing (the CVE-2019-5736 move): the copy is sealed
+        with pytest.raises(OSError) as e:
+            wfd = os.open("/proc/self/fd/%d" % fd, os.O_WRONLY)
+            try:
+                os.write(wfd, b"\x7fELF")
+            finally:
+                os.close(wfd)
+        assert e.value.errno in (errno.EPERM, errno.EACCES, errno.ETXTBSY, errno.EROFS), e.value
+    finally:
+        os.close(fd)
 
 
 def test_not_dumpable_init_still_sets_oom_score_adj_in_a_user_namespace(ctx):
