@@ -9,7 +9,7 @@ VERSION = "0.1.0"
 
 def features():
     last, _ = host_caps()
-    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"idmap", "ridmap"})
+    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"idmap", "ridmap", "tmpcopyup"})
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",

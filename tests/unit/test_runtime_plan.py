@@ -102,3 +102,20 @@ def test_namespace_fds_closed_on_error(bundle):
         build(bundle, linux__namespaces=[{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/net"},
                                          {"type": "uts", "path": "/proc/self/ns/net"}])
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_tmpcopyup_plan(bundle):
+    """tmpcopyup reaches the C mount list as SRV_COPYUP_* bits (an explicit
+    mode=/uid=/gid= keeps the tmpfs root's own); elsewhere it is a warning."""
+    from servin.runtime import _mountopts as mo
+    p = build(bundle, mounts=[
+        {"destination": "/a", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]},
+        {"destination": "/b", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=700", "gid=5"]},
+        {"destination": "/c", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/d", "type": "bind", "source": bundle, "options": ["rbind", "tmpcopyup"]}])
+    _plan.finish_mounts(p, {})
+    copyup = {m[2]: m[12] for m in p.native["mounts"] if m[2] in (b"/a", b"/b", b"/c", b"/d")}
+    assert copyup == {b"/a": mo.COPYUP_CONTENTS | mo.COPYUP_MODE | mo.COPYUP_UID | mo.COPYUP_GID,
+                      b"/b": mo.COPYUP_CONTENTS | mo.COPYUP_UID, b"/c": 0, b"/d": 0}
+    assert [w for w in p.warnings if "tmpcopyup" in w] == [
+        "mounts[3]: tmpcopyup applies to tmpfs mounts only; ignored for /d"]
