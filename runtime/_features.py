@@ -41,5 +41,7 @@ def features():
             # raw system calls, so a fork from the threaded shim cannot hang)
             "io.github.servin.containerd-shim": "supported",
             "io.github.servin.shim-in-process": "supported",
+            # config fields that features.md has no place for
+            "io.github.servin.process.execCPUAffinity": "supported",
         },
     }

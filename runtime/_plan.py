@@ -270,6 +270,7 @@ class Plan:
         self.annotations = {}
         self.seccomp_listener = None
         self.net_devices = {}
+        self.exec_cpus = (None, None)   # process.execCPUAffinity initial, final (exec only)
 
     def close_fds(self):
         for fd in self.open_fds:
@@ -583,6 +584,7 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
     if oom is not None:
         n["oom_score_adj"] = str(oom).encode()
     n["no_new_privs"] = _bool(proc.get("noNewPrivileges"), "process.noNewPrivileges")
+    p.exec_cpus = _exec_cpus(proc)
     if proc.get("apparmorProfile"):
         warnings.append("process.apparmorProfile: this host has no AppArmor; ignored")
     if proc.get("selinuxLabel"):
@@ -656,6 +658,34 @@ MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14
               "MPOL_F_STATIC_NODES": 1 << 15}
 
 
+def _id_list(spec, field, what, limit):
+    """The kernel's list syntax ("0-3,7": CPUs, memory nodes) -> a set of
+    numbers below limit."""
+    out = set()
+    for part in filter(None, spec.replace(" ", "").split(",")):
+        lo, dash, hi = part.partition("-")
+        hi = hi if dash else lo
+        if not (lo.isascii() and lo.isdigit() and hi.isascii() and hi.isdigit()) \
+                or int(hi) < int(lo) or int(hi) >= limit:
+            raise ConfigError(f"{field}: {spec!r} is not a {what} list like 0-3,7")
+        out.update(range(int(lo), int(hi) + 1))
+    return out
+
+
+def _exec_cpus(proc):
+    """process.execCPUAffinity -> ((text, cpus) or None for initial, the same
+    for final); empty means not set.  It applies to exec'd processes only
+    (config.md): _exec sets it around the cgroup move."""
+    aff = _obj(proc.get("execCPUAffinity"), "process.execCPUAffinity")
+    out = []
+    for key in ("initial", "final"):
+        f = f"process.execCPUAffinity.{key}"
+        text = _str(aff.get(key), f) or ""
+        cpus = _id_list(text, f, "CPU", 8192)
+        out.append((text, cpus) if cpus else None)
+    return tuple(out)
+
+
 def _memory_policy(mp):
     """linux.memoryPolicy -> (mode|flags, node mask or None)."""
     mode = _str(mp.get("mode"), "linux.memoryPolicy.mode", True)
@@ -668,12 +698,8 @@ def _memory_policy(mp):
         value |= MPOL_FLAGS[fl]
     spec = _str(mp.get("nodes"), "linux.memoryPolicy.nodes") or ""
     mask = 0
-    for part in filter(None, spec.replace(" ", "").split(",")):
-        lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()) or int(hi or lo) < int(lo) or int(hi or lo) >= 1024:
-            raise ConfigError(f"linux.memoryPolicy.nodes: {spec!r} is not a node list like 0-3,5")
-        for node in range(int(lo), int(hi or lo) + 1):
-            mask |= 1 << node
+    for node in _id_list(spec, "linux.memoryPolicy.nodes", "node", 1024):
+        mask |= 1 << node
     if mode in ("MPOL_DEFAULT", "MPOL_LOCAL"):
         if mask:
             raise ConfigError(f"linux.memoryPolicy.nodes: {mode} takes no nodes")
