@@ -43,5 +43,6 @@ def features():
             "io.github.servin.shim-in-process": "supported",
             # config fields that features.md has no place for
             "io.github.servin.process.execCPUAffinity": "supported",
+            "io.github.servin.linux.resources.memory.checkBeforeUpdate": "supported",
         },
     }
