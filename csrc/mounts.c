@@ -13,10 +13,12 @@
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "srv.h"
@@ -182,6 +184,234 @@ static unsigned long locked_flags(const char *path)
     return f;
 }
 
+/* -- tmpcopyup: the covered directory's tree copied into the new tmpfs --
+ *
+ * Both sides are walked by fd only: every entry is opened relative to its
+ * directory's fd with O_NOFOLLOW, so a symlink in the rootfs is copied as
+ * a symlink and never followed (in or out of the rootfs).  Regular files,
+ * directories, symlinks and special files (mknod) are copied with their
+ * mode, owner and atime/mtime; an owner the user namespace cannot map is
+ * left as is.  Hard links become separate files; xattrs are not copied.
+ * The recursion keeps a small frame (the getdents buffer) per level. */
+
+#define COPYUP_MAX_DEPTH 256
+
+struct dirent64_srv {
+    uint64_t d_ino;
+    int64_t d_off;
+    unsigned short d_reclen;
+    unsigned char d_type;
+    char d_name[];
+};
+
+struct copyup {
+    const char *target;     /* for messages */
+    struct srv_err *e;
+};
+
+static int copyup_fail(struct copyup *c, const char *what, const char *name)
+{
+    srv_fmt(c->e, "mounts", errno, "tmpcopyup into ", c->target, ": ");
+    size_t n = strlen(c->e->msg);
+    n += srv_strlcpy(c->e->msg + n, what, sizeof(c->e->msg) - n);
+    srv_strlcpy(c->e->msg + n, name, sizeof(c->e->msg) - n);
+    return -1;
+}
+
+/* Owner, mode and times of dst/name from st (after its contents). */
+static int copyup_meta(struct copyup *c, int dst, const char *name, const struct stat *st)
+{
+    struct timespec ts[2] = {st->st_atim, st->st_mtim};
+    if (fchownat(dst, name, st->st_uid, st->st_gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+        errno != EINVAL && errno != EPERM)
+        return copyup_fail(c, "chown ", name);
+    /* after the chown, which clears set-id bits */
+    if (!S_ISLNK(st->st_mode) && fchmodat(dst, name, st->st_mode & 07777, 0) < 0)
+        return copyup_fail(c, "chmod ", name);
+    if (utimensat(dst, name, ts, AT_SYMLINK_NOFOLLOW) < 0)
+        return copyup_fail(c, "set the times of ", name);
+    return 0;
+}
+
+static __attribute__((noinline)) int copyup_data(int in, int out)
+{
+    for (;;) {
+        ssize_t n = sendfile(out, in, NULL, 1 << 30);
+        if (n == 0)
+            return 0;
+        if (n > 0)
+            continue;
+        if (errno == EINTR)
+            continue;
+        if (errno != EINVAL && errno != ENOSYS)
+            return -1;
+        break;
+    }
+    char buf[8192];
+    for (;;) {
+        ssize_t n = read(in, buf, sizeof(buf));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return (int)n;
+        for (ssize_t off = 0; off < n;) {
+            ssize_t w = write(out, buf + off, (size_t)(n - off));
+            if (w < 0 && errno == EINTR)
+                continue;
+            if (w < 0)
+                return -1;
+            off += w;
+        }
+    }
+}
+
+static __attribute__((noinline)) int copyup_file(struct copyup *c, int src, int dst, const char *name,
+                                                 const struct stat *st)
+{
+    int in = openat(src, name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    if (in < 0)
+        return copyup_fail(c, "open ", name);
+    struct stat now;
+    if (fstat(in, &now) < 0 || now.st_ino != st->st_ino || now.st_dev != st->st_dev) {
+        if (now.st_ino != st->st_ino || now.st_dev != st->st_dev)
+            errno = ESTALE;     /* replaced since the stat: refuse, do not guess */
+        int saved = errno;
+        close(in);
+        errno = saved;
+        return copyup_fail(c, "open ", name);
+    }
+    int out = openat(dst, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (out < 0) {
+        close(in);
+        return copyup_fail(c, "create ", name);
+    }
+    int r = copyup_data(in, out);
+    int saved = errno;
+    close(in);
+    close(out);
+    errno = saved;
+    return r < 0 ? copyup_fail(c, "copy ", name) : 0;
+}
+
+static __attribute__((noinline)) int copyup_symlink(struct copyup *c, int src, int dst, const char *name)
+{
+    char target[4096];
+    ssize_t n = readlinkat(src, name, target, sizeof(target) - 1);
+    if (n < 0)
+        return copyup_fail(c, "readlink ", name);
+    target[n] = '\0';
+    if (symlinkat(target, dst, name) < 0)
+        return copyup_fail(c, "symlink ", name);
+    return 0;
+}
+
+static int copyup_tree(struct copyup *c, int src, int dst, int depth);
+
+static int copyup_entry(struct copyup *c, int src, int dst, const char *name, int depth)
+{
+    struct stat st;
+    if (fstatat(src, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+        return copyup_fail(c, "stat ", name);
+    switch (st.st_mode & S_IFMT) {
+    case S_IFDIR: {
+        if (mkdirat(dst, name, 0700) < 0)
+            return copyup_fail(c, "mkdir ", name);
+        int s = openat(src, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (s < 0)
+            return copyup_fail(c, "open ", name);
+        int d = openat(dst, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+        if (d < 0) {
+            close(s);
+            return copyup_fail(c, "open ", name);
+        }
+        int r = copyup_tree(c, s, d, depth + 1);
+        close(s);
+        close(d);
+        if (r < 0)
+            return -1;
+        break;
+    }
+    case S_IFREG:
+        if (copyup_file(c, src, dst, name, &st) < 0)
+            return -1;
+        break;
+    case S_IFLNK:
+        if (copyup_symlink(c, src, dst, name) < 0)
+            return -1;
+        break;
+    default:            /* fifo, socket, device node */
+        if (mknodat(dst, name, st.st_mode & (S_IFMT | 0600), st.st_rdev) < 0)
+            return copyup_fail(c, "mknod ", name);
+        break;
+    }
+    return copyup_meta(c, dst, name, &st);
+}
+
+static int copyup_tree(struct copyup *c, int src, int dst, int depth)
+{
+    char buf[1024] __attribute__((aligned(8)));
+    if (depth > COPYUP_MAX_DEPTH) {
+        errno = ELOOP;
+        return copyup_fail(c, "more than 256 directory levels", "");
+    }
+    for (;;) {
+        long n = syscall(SYS_getdents64, src, buf, sizeof(buf));
+        if (n < 0)
+            return copyup_fail(c, "read a directory", "");
+        if (n == 0)
+            return 0;
+        for (long off = 0; off < n;) {
+            struct dirent64_srv *d = (struct dirent64_srv *)(buf + off);
+            off += d->d_reclen;
+            const char *name = d->d_name;
+            if (name[0] == '.' && (name[1] == '\0' || (name[1] == '.' && name[2] == '\0')))
+                continue;
+            if (copyup_entry(c, src, dst, name, depth) < 0)
+                return -1;
+        }
+    }
+}
+
+/* After the tmpfs is mounted on m->target: copy the directory it covers
+ * (src, opened before the mount) into it; the tmpfs root takes the covered
+ * directory's mode/owner (where the options did not set them) and times. */
+static int tmpfs_copyup(int rootfd, int src, const struct srv_mount *m, struct srv_err *e)
+{
+    struct copyup c = {.target = m->target, .e = e};
+    struct stat st;
+    int dst = srv_open_in_root(rootfd, m->target, O_RDONLY | O_DIRECTORY);
+    if (dst < 0)
+        return copyup_fail(&c, "open the new tmpfs", "");
+    if (fstat(src, &st) < 0) {
+        copyup_fail(&c, "stat the covered directory", "");
+        close(dst);
+        return -1;
+    }
+    int r = copyup_tree(&c, src, dst, 0);
+    if (r == 0) {
+        uid_t uid = (m->copyup & SRV_COPYUP_UID) ? st.st_uid : (uid_t)-1;
+        gid_t gid = (m->copyup & SRV_COPYUP_GID) ? st.st_gid : (gid_t)-1;
+        struct timespec ts[2] = {st.st_atim, st.st_mtim};
+        if (fchown(dst, uid, gid) < 0 && errno != EINVAL && errno != EPERM)
+            r = copyup_fail(&c, "chown the tmpfs root", "");
+        else if ((m->copyup & SRV_COPYUP_MODE) && fchmod(dst, st.st_mode & 07777) < 0)
+            r = copyup_fail(&c, "chmod the tmpfs root", "");
+        else if (futimens(dst, ts) < 0)
+            r = copyup_fail(&c, "set the times of the tmpfs root", "");
+    }
+    if (r == 0 && (m->flags & MS_RDONLY)) {
+        /* mounted writable for the copy: now as asked (superblock and mount) */
+        char dpath[64];
+        fd_path(dst, dpath);
+        if (mount(NULL, dpath, NULL, MS_REMOUNT | m->flags, NULL) < 0) {
+            srv_fmt(e, "mounts", errno, "remount ", m->target, " read-only after tmpcopyup");
+            r = -1;
+        }
+    }
+    close(dst);
+    return r;
+}
+
 int srv_do_mount(int rootfd, const struct srv_mount *m, struct srv_err *e)
 {
     char tpath[64];
@@ -204,9 +434,20 @@ int srv_do_mount(int rootfd, const struct srv_mount *m, struct srv_err *e)
         return 0;
     }
 
+    /* tmpcopyup: the directory the tmpfs will cover, if there is one */
+    int covered = -1;
+    if (m->kind == SRV_MNT_FS && m->copyup) {
+        covered = srv_open_in_root(rootfd, m->target, O_RDONLY | O_DIRECTORY);
+        if (covered < 0 && errno != ENOENT) {
+            srv_fmt(e, "mounts", errno, "tmpcopyup: open ", m->target, " in the rootfs");
+            return -1;
+        }
+    }
     fd = srv_make_target(rootfd, m->target, m->file_target);
     if (fd < 0) {
         srv_fmt(e, "mounts", errno, "create mount point ", m->target, " in the rootfs");
+        if (covered >= 0)
+            close(covered);
         return -1;
     }
     if (m->kind == SRV_MNT_MKDIR) {
@@ -249,14 +490,26 @@ int srv_do_mount(int rootfd, const struct srv_mount *m, struct srv_err *e)
             flags = MS_BIND | (m->flags & MS_REC);
             type = NULL;
             data = NULL;
+        } else if (covered >= 0) {
+            flags &= ~MS_RDONLY;    /* writable for the copy, read-only after it */
         }
         if (mount(src, tpath, type, flags, data) < 0) {
             int err = errno;
             srv_fmt(e, "mounts", err, "mount ", m->source ? m->source : "none", " on ");
             size_t n = strlen(e->msg);
             srv_strlcpy(e->msg + n, m->target, sizeof(e->msg) - n);
+            if (covered >= 0)
+                close(covered);
             close(fd);
             return -1;
+        }
+        if (covered >= 0) {
+            int r = tmpfs_copyup(rootfd, covered, m, e);
+            close(covered);
+            if (r < 0) {
+                close(fd);
+                return -1;
+            }
         }
     }
     close(fd);

@@ -267,7 +267,7 @@ static int parse_hooks(struct arena *a, PyObject *d, const char *key, struct srv
 }
 
 /* mounts: (kind, source, target, fstype, flags, data, remount, props, file_target,
- *          attr_set, attr_clr, userns_fd) */
+ *          attr_set, attr_clr, userns_fd, copyup) */
 static int parse_mounts(struct arena *a, PyObject *d, struct srv_plan *p)
 {
     Py_ssize_t n;
@@ -279,15 +279,15 @@ static int parse_mounts(struct arena *a, PyObject *d, struct srv_plan *p)
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *t = PySequence_Fast_GET_ITEM(l, i);
         struct srv_mount *m = &p->mounts[i];
-        long long kind, flags, remount, file, aset, aclr, ufd;
-        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 12) {
+        long long kind, flags, remount, file, aset, aclr, ufd, copyup;
+        if (!PyTuple_Check(t) || PyTuple_GET_SIZE(t) != 13) {
             Py_DECREF(l);
-            return bad("mounts", "12-tuples");
+            return bad("mounts", "13-tuples");
         }
         if (tuple_long(t, 0, "mounts", &kind) < 0 || tuple_long(t, 4, "mounts", &flags) < 0 ||
             tuple_long(t, 6, "mounts", &remount) < 0 || tuple_long(t, 8, "mounts", &file) < 0 ||
             tuple_long(t, 9, "mounts", &aset) < 0 || tuple_long(t, 10, "mounts", &aclr) < 0 ||
-            tuple_long(t, 11, "mounts", &ufd) < 0)
+            tuple_long(t, 11, "mounts", &ufd) < 0 || tuple_long(t, 12, "mounts", &copyup) < 0)
             goto fail;
         m->kind = (int)kind;
         m->flags = (unsigned long)flags;
@@ -296,6 +296,7 @@ static int parse_mounts(struct arena *a, PyObject *d, struct srv_plan *p)
         m->attr_set = (uint64_t)aset;
         m->attr_clr = (uint64_t)aclr;
         m->userns_fd = (int)ufd;
+        m->copyup = (int)copyup;
         m->source = tuple_str(a, t, 1, "mounts");
         if (PyErr_Occurred())
             goto fail;

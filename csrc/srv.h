@@ -64,6 +64,17 @@ struct srv_mount {
     int file_target;  /* create the target as a file, not a directory */
     uint64_t attr_set, attr_clr; /* mount_setattr MOUNT_ATTR_* applied recursively */
     int userns_fd;    /* idmapped mount: user namespace fd, or -1 */
+    int copyup;       /* tmpcopyup: SRV_COPYUP_* bits, 0 = none */
+};
+
+/* tmpcopyup (a tmpfs mount): copy the covered directory's contents in;
+ * the tmpfs root takes the covered directory's mode/uid/gid unless the
+ * mount's options set them (mode=, uid=, gid=). */
+enum srv_copyup {
+    SRV_COPYUP_CONTENTS = 1,
+    SRV_COPYUP_MODE = 2,
+    SRV_COPYUP_UID = 4,
+    SRV_COPYUP_GID = 8,
 };
 
 struct srv_device {

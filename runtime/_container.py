@@ -138,6 +138,8 @@ def create(root, cid, bundle, *, console_socket=None, pid_file=None, no_pivot=Fa
             "hooks": {k: plan.hooks[k] for k in ("poststart", "poststop") if k in plan.hooks},
             "namespaces": dict(plan.namespaces),
             "net_devices": plan.net_devices,
+            # linux.resources.memory.checkBeforeUpdate: read by update
+            "memory_check_before_update": bool((plan.resources.get("memory") or {}).get("checkBeforeUpdate")),
         }
         container.save(data)
         if plan.uid_map is not None:

@@ -8,8 +8,11 @@ namespace of the container by fd from /proc/<init>/ns (user, pid and time
 through the intermediate process, the others itself), makes no mounts,
 devices or hooks, and applies rlimits, user, capabilities, no_new_privs,
 seccomp, cwd and env before execve.  The parent puts it in the container's
-cgroups before it may go on.
+cgroups before it may go on, with process.execCPUAffinity: the child is
+born on ``initial`` (the calling thread's mask, restored after the clone)
+and set to ``final`` once in the cgroups.
 """
+import errno
 import os
 
 from . import _plan, _state
@@ -256,6 +259,10 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
         N = _native()
         if not detach:
             N.set_subreaper()
+        initial, final = p.exec_cpus
+        # execCPUAffinity.initial: this thread's, inherited by the child
+        # from the clone until it is in the container's cgroups
+        ours = _set_cpus(0, initial, "initial") if initial else None
         try:
             xpid, sync = N.spawn(n)
         except N.ChildError as e:
@@ -263,12 +270,17 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
             raise ChildError(stage, err, msg) from None
         finally:
             p.close_fds()
+            if ours is not None:
+                _restore_cpus(ours)
         ex = Exec(xpid)
         try:
             Manager.from_state({"dirs": dirs}).add(xpid)
         except SystemError_:
             _kill(xpid)
             raise
+        if final:
+            # without final the kernel decides (runtime-spec 1.2.1)
+            _set_cpus(xpid, final, "final")
         if oom is not None:
             _container._write_oom_score_adj(xpid, oom)
         N.send(sync, N.MSG_GO, b"\0\0")
@@ -297,6 +309,29 @@ def execute(root, cid, o, *, detach=False, console_socket=None, pid_file=None, p
     finally:
         if ex.pty >= 0:
             os.close(ex.pty)
+
+
+def _set_cpus(pid, cpus, key):
+    """sched_setaffinity for process.execCPUAffinity.<key> (cpus: (text,
+    set)); pid 0 is the calling thread, whose old mask is returned."""
+    text, cpus = cpus
+    old = os.sched_getaffinity(0) if pid == 0 else None
+    try:
+        os.sched_setaffinity(pid, cpus)
+    except OSError as e:
+        if e.errno != errno.EINVAL:
+            raise SystemError_(f"set the CPU affinity of process.execCPUAffinity.{key}", errno=e.errno) from None
+        where = "the runtime's" if pid == 0 else "the container's"
+        raise ConfigError(f"process.execCPUAffinity.{key} {text!r}: none of these CPUs is online and "
+                          f"allowed in {where} cpuset") from None
+    return old
+
+
+def _restore_cpus(mask):
+    try:
+        os.sched_setaffinity(0, mask)
+    except OSError:
+        pass        # our cpuset changed meanwhile: the kernel's mask stands
 
 
 def _seccomp(p, sec, root):

@@ -9,7 +9,7 @@ VERSION = "0.1.0"
 
 def features():
     last, _ = host_caps()
-    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"idmap", "ridmap"})
+    opts = sorted(set(mo.FLAGS) | set(mo.PROPAGATION) | set(mo.RECURSIVE) | {"idmap", "ridmap", "tmpcopyup"})
     return {
         "ociVersionMin": "1.0.0",
         "ociVersionMax": "1.2.0",
@@ -41,5 +41,8 @@ def features():
             # raw system calls, so a fork from the threaded shim cannot hang)
             "io.github.servin.containerd-shim": "supported",
             "io.github.servin.shim-in-process": "supported",
+            # config fields that features.md has no place for
+            "io.github.servin.process.execCPUAffinity": "supported",
+            "io.github.servin.linux.resources.memory.checkBeforeUpdate": "supported",
         },
     }

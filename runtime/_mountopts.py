@@ -7,6 +7,8 @@ parse(options) -> MountOpts with:
     attr_set / attr_clr   MOUNT_ATTR_* for the recursive "r*" options
     data       the remaining options, comma-joined, for the filesystem
     extensions idmap/ridmap/tmpcopyup
+
+copyup(opts) -> the SRV_COPYUP_* bits of a tmpfs mount's tmpcopyup.
 """
 MS_RDONLY = 1
 MS_NOSUID = 2
@@ -115,6 +117,12 @@ RECURSIVE = {
 
 EXTENSIONS = ("idmap", "ridmap", "tmpcopyup")
 
+# tmpcopyup, for the C child (csrc/srv.h enum srv_copyup)
+COPYUP_CONTENTS = 1
+COPYUP_MODE = 2
+COPYUP_UID = 4
+COPYUP_GID = 8
+
 
 class MountOpts:
     __slots__ = ("flags", "clear", "props", "attr_set", "attr_clr", "data", "extensions")
@@ -151,3 +159,16 @@ def parse(options):
         else:
             o.data.append(opt)
     return o
+
+
+def copyup(o):
+    """tmpcopyup: copy the covered directory into the tmpfs, and give the
+    tmpfs root its mode, uid and gid unless an option sets them."""
+    if "tmpcopyup" not in o.extensions:
+        return 0
+    given = {d.split("=", 1)[0] for d in o.data}
+    bits = COPYUP_CONTENTS
+    for key, bit in (("mode", COPYUP_MODE), ("uid", COPYUP_UID), ("gid", COPYUP_GID)):
+        if key not in given:
+            bits |= bit
+    return bits

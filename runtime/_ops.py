@@ -4,7 +4,9 @@ commands of the same names).
 pause freezes the container's cgroup (v1 ``freezer.state`` = FROZEN, v2
 ``cgroup.freeze`` = 1) and returns once the kernel says every task is
 frozen; resume thaws it.  ps lists the pids in the container's cgroups.
-update writes new linux.resources through _resources.apply(), on v1 and v2.
+update writes new linux.resources through _resources.apply(), on v1 and v2;
+memory.checkBeforeUpdate (from the update, else the container's config)
+refuses a limit below the current usage first.
 """
 import os
 import time
@@ -222,11 +224,18 @@ def update(root, cid, res):
         cg = Manager.from_state(c.data.get("cgroups", {}))
         if cg.layout == "disabled":
             raise ConfigError(f"container {cid}: no cgroups to update")
+        from ._resources import apply, check_before_update
         mem = res.get("memory")
+        check = None
+        if isinstance(mem, dict):
+            # before _order_memory_v1, which may already write memsw
+            check = check_before_update(cg, mem, c.data.get("memory_check_before_update"))
         if mem and cg.layout != "v2" and "memory" in cg.dirs:
             _order_memory_v1(cg, mem)
-        from ._resources import apply
         apply(cg, res)
+        if check is not None and check != bool(c.data.get("memory_check_before_update")):
+            c.data["memory_check_before_update"] = check     # kept for later updates, as runc does
+            c.save(c.data)
     finally:
         c.unlock()
 

@@ -270,6 +270,7 @@ class Plan:
         self.annotations = {}
         self.seccomp_listener = None
         self.net_devices = {}
+        self.exec_cpus = (None, None)   # process.execCPUAffinity initial, final (exec only)
 
     def close_fds(self):
         for fd in self.open_fds:
@@ -422,7 +423,7 @@ def _build(p, cfg, bundle, cid, no_pivot, no_new_keyring, preserve_fds, seccomp_
 
     # mounts and devices
     n["mounts"] = []   # filled by mounts() once cgroup dirs are known
-    p._mount_specs = _mount_specs(cfg, bundle)
+    p._mount_specs = _mount_specs(cfg, bundle, p.warnings)
     if os.geteuid() != 0 and ("network" not in ns or ns["network"] is not None):
         _rootless_sysfs(p)
     p._devices = _devices(linux)
@@ -583,6 +584,7 @@ def _process(p, proc, cid, no_new_keyring, preserve_fds):
     if oom is not None:
         n["oom_score_adj"] = str(oom).encode()
     n["no_new_privs"] = _bool(proc.get("noNewPrivileges"), "process.noNewPrivileges")
+    p.exec_cpus = _exec_cpus(proc)
     if proc.get("apparmorProfile"):
         warnings.append("process.apparmorProfile: this host has no AppArmor; ignored")
     if proc.get("selinuxLabel"):
@@ -656,6 +658,34 @@ MPOL_FLAGS = {"MPOL_F_NUMA_BALANCING": 1 << 13, "MPOL_F_RELATIVE_NODES": 1 << 14
               "MPOL_F_STATIC_NODES": 1 << 15}
 
 
+def _id_list(spec, field, what, limit):
+    """The kernel's list syntax ("0-3,7": CPUs, memory nodes) -> a set of
+    numbers below limit."""
+    out = set()
+    for part in filter(None, spec.replace(" ", "").split(",")):
+        lo, dash, hi = part.partition("-")
+        hi = hi if dash else lo
+        if not (lo.isascii() and lo.isdigit() and hi.isascii() and hi.isdigit()) \
+                or int(hi) < int(lo) or int(hi) >= limit:
+            raise ConfigError(f"{field}: {spec!r} is not a {what} list like 0-3,7")
+        out.update(range(int(lo), int(hi) + 1))
+    return out
+
+
+def _exec_cpus(proc):
+    """process.execCPUAffinity -> ((text, cpus) or None for initial, the same
+    for final); empty means not set.  It applies to exec'd processes only
+    (config.md): _exec sets it around the cgroup move."""
+    aff = _obj(proc.get("execCPUAffinity"), "process.execCPUAffinity")
+    out = []
+    for key in ("initial", "final"):
+        f = f"process.execCPUAffinity.{key}"
+        text = _str(aff.get(key), f) or ""
+        cpus = _id_list(text, f, "CPU", 8192)
+        out.append((text, cpus) if cpus else None)
+    return tuple(out)
+
+
 def _memory_policy(mp):
     """linux.memoryPolicy -> (mode|flags, node mask or None)."""
     mode = _str(mp.get("mode"), "linux.memoryPolicy.mode", True)
@@ -668,12 +698,8 @@ def _memory_policy(mp):
         value |= MPOL_FLAGS[fl]
     spec = _str(mp.get("nodes"), "linux.memoryPolicy.nodes") or ""
     mask = 0
-    for part in filter(None, spec.replace(" ", "").split(",")):
-        lo, dash, hi = part.partition("-")
-        if not lo.isdigit() or (dash and not hi.isdigit()) or int(hi or lo) < int(lo) or int(hi or lo) >= 1024:
-            raise ConfigError(f"linux.memoryPolicy.nodes: {spec!r} is not a node list like 0-3,5")
-        for node in range(int(lo), int(hi or lo) + 1):
-            mask |= 1 << node
+    for node in _id_list(spec, "linux.memoryPolicy.nodes", "node", 1024):
+        mask |= 1 << node
     if mode in ("MPOL_DEFAULT", "MPOL_LOCAL"):
         if mask:
             raise ConfigError(f"linux.memoryPolicy.nodes: {mode} takes no nodes")
@@ -693,7 +719,7 @@ def _parent_mount(path):
     return best
 
 
-def _mount_specs(cfg, bundle):
+def _mount_specs(cfg, bundle, warnings):
     specs = []
     for i, m in enumerate(_list(cfg.get("mounts"), "mounts")):
         f = f"mounts[{i}]"
@@ -708,6 +734,10 @@ def _mount_specs(cfg, bundle):
         opts = mo.parse(_strs(m.get("options"), f + ".options"))
         if typ == "bind":
             opts.flags |= mo.MS_BIND
+        if "tmpcopyup" in opts.extensions and (typ != "tmpfs" or opts.is_bind):
+            # runc and crun ignore it there too; say so
+            opts.extensions.discard("tmpcopyup")
+            warnings.append(f"{f}: tmpcopyup applies to tmpfs mounts only; ignored for {dest}")
         idmap = None
         if m.get("uidMappings") or m.get("gidMappings") or opts.extensions & {"idmap", "ridmap"}:
             idmap = _mount_idmap(cfg, m, f, opts)
@@ -804,6 +834,12 @@ def host_device(path, mode, major, minor):
     return path.encode()
 
 
+def _mnt(kind, src, dest, typ=None, flags=0, data=None, remount=0, props=(), file_target=False,
+         attr_set=0, attr_clr=0, userns=-1, copyup=0):
+    """One entry of the C mount list (csrc/native.c parse_mounts)."""
+    return (kind, src, dest, typ, flags, data, remount, props, file_target, attr_set, attr_clr, userns, copyup)
+
+
 def finish_mounts(p, cgroup_dirs):
     """Turn the mount specs into the C mount list, expanding cgroup mounts
     into the container's own cgroup directories (bind-mounted)."""
@@ -828,30 +864,27 @@ def finish_mounts(p, cgroup_dirs):
                 except OSError as e:
                     raise ConfigError(f"mount {dest}: cannot make the idmap user namespace: {e.strerror}") from None
                 p.open_fds.append(userns)
-            M.append((K_BIND, enc(src), enc(dest), None, o.flags & (mo.MS_BIND | mo.MS_REC), None,
-                      remount, props, file_target, o.attr_set, o.attr_clr, userns))
+            M.append(_mnt(K_BIND, enc(src), enc(dest), None, o.flags & (mo.MS_BIND | mo.MS_REC), None,
+                          remount, props, file_target, o.attr_set, o.attr_clr, userns))
         elif kind == "cgroup":
             base = o.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
-            M.append((K_FS, b"tmpfs", enc(dest), b"tmpfs", base, b"mode=755", 0, (), False, 0, 0, -1))
+            M.append(_mnt(K_FS, b"tmpfs", enc(dest), b"tmpfs", base, b"mode=755"))
             for name, hostdir in sorted(cgroup_dirs.items()):
                 sub = os.path.join(dest, name)
-                flags = mo.MS_BIND | mo.MS_REC
                 remount = base | (o.flags & mo.MS_RDONLY)
-                M.append((K_BIND, enc(hostdir), enc(sub), None, flags, None, remount, (), False, 0, 0, -1))
+                M.append(_mnt(K_BIND, enc(hostdir), enc(sub), flags=mo.MS_BIND | mo.MS_REC, remount=remount))
                 if "," in name:
                     for part in name.split(","):
-                        M.append((K_SYM, name.encode(), enc(os.path.join(dest, part)), None, 0, None, 0, (),
-                                  False, 0, 0, -1))
+                        M.append(_mnt(K_SYM, name.encode(), enc(os.path.join(dest, part))))
             if o.flags & mo.MS_RDONLY:
-                M.append((K_FS, None, enc(dest), None, mo.MS_REMOUNT | mo.MS_BIND | mo.MS_RDONLY | base, None,
-                          0, (), False, 0, 0, -1))
+                M.append(_mnt(K_FS, None, enc(dest), flags=mo.MS_REMOUNT | mo.MS_BIND | mo.MS_RDONLY | base))
             if props:
-                M.append((K_FS, None, enc(dest), None, 0, None, 0, props, False, 0, 0, -1))
+                M.append(_mnt(K_FS, None, enc(dest), props=props))
         else:
             if typ == "devpts" and os.path.normpath(dest) == "/dev/pts":
                 has_devpts = True
-            M.append((K_FS, enc(src), enc(dest), enc(typ), o.flags, data, 0, props, False,
-                      o.attr_set, o.attr_clr, -1))
+            M.append(_mnt(K_FS, enc(src), enc(dest), enc(typ), o.flags, data, 0, props, False,
+                          o.attr_set, o.attr_clr, copyup=mo.copyup(o)))
     n = p.native
     devices = dict(p._devices)
     if not dev_is_bind:
@@ -865,7 +898,7 @@ def finish_mounts(p, cgroup_dirs):
         if has_devpts:
             links.append(("pts/ptmx", "/dev/ptmx"))
         for target, link in links:
-            M.append((K_SYM, target.encode(), link.encode(), None, 0, None, 0, (), False, 0, 0, -1))
+            M.append(_mnt(K_SYM, target.encode(), link.encode()))
     n["mounts"] = M
     n["devices"] = [(path.encode(), mode, major, minor, uid, gid, host_device(path, mode, major, minor))
                     for path, mode, major, minor, uid, gid in devices.values()]

@@ -73,8 +73,43 @@ def _devices(cg, rules, v2):
         _write(cg, "devices", fname, rule, "devices")
 
 
+def _check_flag(m):
+    flag = m.get("checkBeforeUpdate")
+    if flag is not None and not isinstance(flag, bool):
+        raise ConfigError(f"linux.resources.memory.checkBeforeUpdate: must be true or false, got {flag!r}")
+    return flag
+
+
+def check_before_update(cg, m, default):
+    """memory.checkBeforeUpdate, for update only (config-linux.md): a new
+    memory.limit below the current usage is refused before anything is
+    written.  default: the container's setting when m does not say.
+    Returns the setting in effect."""
+    flag = _check_flag(m)
+    if flag is None:
+        flag = bool(default)
+    limit = _num(m.get("limit"), "memory.limit")
+    if not flag or limit is None or limit < 0:
+        return flag
+    ctrl, fname = ("unified", "memory.current") if cg.layout == "v2" else ("memory", "memory.usage_in_bytes")
+    d = cg.dirs.get(ctrl)
+    if d is None:
+        return flag     # the limit's own write names the missing controller
+    try:
+        with open(os.path.join(d, fname)) as f:
+            usage = int(f.read())
+    except (OSError, ValueError) as e:
+        raise ConfigError(f"linux.resources.memory.checkBeforeUpdate: cannot read {fname}: "
+                          f"{getattr(e, 'strerror', None) or e}") from None
+    if limit < usage:
+        raise ConfigError(f"linux.resources.memory.checkBeforeUpdate: the new memory.limit {limit} is below "
+                          f"the current usage {usage} ({fname}); the limit is unchanged")
+    return flag
+
+
 def _memory(cg, m, v2):
     limit = _num(m.get("limit"), "memory.limit")
+    _check_flag(m)      # applies to update only (check_before_update)
     swap = _num(m.get("swap"), "memory.swap")
     reservation = _num(m.get("reservation"), "memory.reservation")
     if m.get("kernel") is not None or m.get("kernelTCP") is not None:

@@ -95,3 +95,38 @@ def test_exec_process_rejects(o, match):
 
 def test_merge_env_later_wins_in_place():
     assert _merge_env(["A=1", "B=2"], ["A=3", "C=4", "B="]) == ["A=3", "B=", "C=4"]
+
+
+class _Cgroup:
+    """A v1 memory cgroup as a directory of files (check_before_update reads one)."""
+
+    def __init__(self, tmp_path, usage):
+        (tmp_path / "memory.usage_in_bytes").write_text("%d\n" % usage)
+        self.layout = "v1"
+        self.dirs = {"memory": str(tmp_path)}
+
+
+@pytest.mark.parametrize("mem,default,outcome", [
+    ({"limit": 1000, "checkBeforeUpdate": True}, False, "refused"),
+    ({"limit": 1000}, True, "refused"),                             # the container's setting
+    ({"limit": 1000, "checkBeforeUpdate": False}, True, False),     # the update's wins
+    ({"limit": 5000, "checkBeforeUpdate": True}, False, True),      # above the usage
+    ({"limit": -1, "checkBeforeUpdate": True}, False, True),        # unlimited
+    ({"swap": 10, "checkBeforeUpdate": True}, False, True),         # no new limit
+    ({"limit": 1000}, False, False),
+])
+def test_check_before_update(tmp_path, mem, default, outcome):
+    from servin.runtime._resources import check_before_update
+    cg = _Cgroup(tmp_path, 4096)
+    if outcome == "refused":
+        with pytest.raises(ConfigError, match=r"memory\.checkBeforeUpdate: the new memory\.limit 1000 is below "
+                                              r"the current usage 4096"):
+            check_before_update(cg, mem, default)
+    else:
+        assert check_before_update(cg, mem, default) is outcome
+
+
+def test_check_before_update_must_be_a_bool(tmp_path):
+    from servin.runtime._resources import check_before_update
+    with pytest.raises(ConfigError, match="checkBeforeUpdate: must be true or false"):
+        check_before_update(_Cgroup(tmp_path, 0), {"limit": 1, "checkBeforeUpdate": "yes"}, False)

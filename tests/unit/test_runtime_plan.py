@@ -61,6 +61,9 @@ def test_good_config(bundle):
     ({"process__rlimits": [{"type": "RLIMIT_BOGUS", "soft": 1, "hard": 1}]}, "RLIMIT_BOGUS"),
     ({"process__rlimits": [{"type": "RLIMIT_NOFILE", "soft": 2, "hard": 1}]}, "soft limit"),
     ({"process__oomScoreAdj": 5000}, "oomScoreAdj"),
+    ({"process__execCPUAffinity": {"initial": "3-1"}}, "process.execCPUAffinity.initial"),
+    ({"process__execCPUAffinity": {"final": "0,x"}}, "process.execCPUAffinity.final"),
+    ({"process__execCPUAffinity": "0-1"}, "process.execCPUAffinity"),
     ({"mounts": [{"destination": "/x", "type": "bind", "source": "/nonexistent-src", "options": ["bind"]}]}, "/nonexistent-src"),
     ({"mounts": [{"destination": "/x"}]}, "mounts[0].type"),
     ({"linux__sysctl": {"vm.swappiness": "1"}}, "not namespaced"),
@@ -102,3 +105,20 @@ def test_namespace_fds_closed_on_error(bundle):
         build(bundle, linux__namespaces=[{"type": "mount"}, {"type": "network", "path": "/proc/self/ns/net"},
                                          {"type": "uts", "path": "/proc/self/ns/net"}])
     assert len(os.listdir("/proc/self/fd")) == before
+
+
+def test_tmpcopyup_plan(bundle):
+    """tmpcopyup reaches the C mount list as SRV_COPYUP_* bits (an explicit
+    mode=/uid=/gid= keeps the tmpfs root's own); elsewhere it is a warning."""
+    from servin.runtime import _mountopts as mo
+    p = build(bundle, mounts=[
+        {"destination": "/a", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup"]},
+        {"destination": "/b", "type": "tmpfs", "source": "tmpfs", "options": ["tmpcopyup", "mode=700", "gid=5"]},
+        {"destination": "/c", "type": "tmpfs", "source": "tmpfs"},
+        {"destination": "/d", "type": "bind", "source": bundle, "options": ["rbind", "tmpcopyup"]}])
+    _plan.finish_mounts(p, {})
+    copyup = {m[2]: m[12] for m in p.native["mounts"] if m[2] in (b"/a", b"/b", b"/c", b"/d")}
+    assert copyup == {b"/a": mo.COPYUP_CONTENTS | mo.COPYUP_MODE | mo.COPYUP_UID | mo.COPYUP_GID,
+                      b"/b": mo.COPYUP_CONTENTS | mo.COPYUP_UID, b"/c": 0, b"/d": 0}
+    assert [w for w in p.warnings if "tmpcopyup" in w] == [
+        "mounts[3]: tmpcopyup applies to tmpfs mounts only; ignored for /d"]
