@@ -7,6 +7,9 @@
  *   probe scan DIR [exe-only]  the /proc attacker: see scan() below (exe-only: leave
  *                              the target's fds, cwd and root alone)
  *   probe hunt DIR             the same, probing each new pid the moment it appears
+ *   probe sys NAME...          make each named system call with harmless arguments,
+ *                              each in a child of its own: "sys NAME ok|E<errno>|SIG<n>"
+ *                              (NAME32: the i386 call through int $0x80)
  *
  * Output goes to stdout with write(2), one line per fact, so a test can
  * parse it; nothing here ever writes to a file it opened.
@@ -20,6 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -298,6 +303,149 @@ static int hunt(const char *dir)
     return 0;
 }
 
+/* The attacker's system calls, with arguments that do nothing even where
+ * the call is allowed (bad fds, missing paths, NULL buffers, no-op
+ * commands): what matters is whether seccomp answers first. */
+static long raw32(long nr, long a, long b, long c)
+{
+#if defined(__x86_64__)
+    long r;
+    __asm__ volatile("int $0x80" : "=a"(r) : "a"(nr), "b"(a), "c"(b), "d"(c) : "memory");
+    if (r < 0 && r > -4096) {
+        errno = (int)-r;
+        return -1;
+    }
+    return r;
+#else
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+static long call(const char *n)
+{
+#define IS(x) (strcmp(n, x) == 0)
+    if (IS("keyctl"))           /* KEYCTL_GET_KEYRING_ID, KEY_SPEC_SESSION_KEYRING */
+        return syscall(SYS_keyctl, 0, -3, 0);
+    if (IS("keyctl32"))         /* i386 keyctl is 288 */
+        return raw32(288, 0, -3, 0);
+    if (IS("getpid32"))         /* i386 getpid is 20 */
+        return raw32(20, 0, 0, 0);
+    if (IS("add_key"))
+        return syscall(SYS_add_key, "user", "servin-probe", "x", 1, -2);
+    if (IS("request_key"))
+        return syscall(SYS_request_key, "user", "servin-probe-none", NULL, 0);
+    if (IS("kexec_load"))
+        return syscall(SYS_kexec_load, 0, 0, NULL, 0);
+    if (IS("kexec_file_load"))
+        return syscall(SYS_kexec_file_load, -1, -1, 0, NULL, 0);
+    if (IS("bpf"))              /* BPF_MAP_CREATE with no attributes */
+        return syscall(SYS_bpf, 0, NULL, 0);
+    if (IS("userfaultfd"))
+        return syscall(SYS_userfaultfd, O_CLOEXEC);
+    if (IS("perf_event_open"))
+        return syscall(SYS_perf_event_open, NULL, 0, -1, -1, 0);
+    if (IS("mount"))
+        return syscall(SYS_mount, "none", "/nonexistent-probe", "tmpfs", 0, NULL);
+    if (IS("umount2"))
+        return syscall(SYS_umount2, "/nonexistent-probe", 0);
+    if (IS("unshare-user"))     /* in the child: harmless if it works */
+        return syscall(SYS_unshare, 0x10000000);
+    if (IS("unshare-mount"))
+        return syscall(SYS_unshare, 0x00020000);
+    if (IS("clone-newuser")) {
+        long r = syscall(SYS_clone, 0x10000000 | SIGCHLD, 0, 0, 0, 0);
+        if (r == 0)
+            _exit(0);
+        if (r > 0)
+            waitpid((pid_t)r, NULL, 0);
+        return r;
+    }
+    if (IS("clone3"))
+        return syscall(SYS_clone3, NULL, 0);
+    if (IS("setns"))
+        return syscall(SYS_setns, -1, 0);
+    if (IS("pivot_root"))
+        return syscall(SYS_pivot_root, "/nonexistent-probe", "/nonexistent-probe");
+    if (IS("open_by_handle_at"))
+        return syscall(SYS_open_by_handle_at, -1, NULL, 0);
+    if (IS("init_module"))
+        return syscall(SYS_init_module, NULL, 0, "");
+    if (IS("finit_module"))
+        return syscall(SYS_finit_module, -1, "", 0);
+    if (IS("delete_module"))
+        return syscall(SYS_delete_module, "servin_probe_none", O_NONBLOCK);
+    if (IS("swapon"))
+        return syscall(SYS_swapon, "/nonexistent-probe", 0);
+    if (IS("reboot"))           /* wrong magic numbers: EINVAL where allowed */
+        return syscall(SYS_reboot, 0, 0, 0, NULL);
+    if (IS("acct"))
+        return syscall(SYS_acct, "/nonexistent-probe");
+    if (IS("settimeofday"))     /* both NULL: a no-op where allowed */
+        return syscall(SYS_settimeofday, NULL, NULL);
+    if (IS("clock_settime"))
+        return syscall(SYS_clock_settime, 0, NULL);
+    if (IS("iopl"))
+        return syscall(SYS_iopl, 0);
+    if (IS("ioperm"))
+        return syscall(SYS_ioperm, 0, 0, 0);
+    if (IS("io_uring_setup"))
+        return syscall(SYS_io_uring_setup, 0, NULL);
+    if (IS("fsopen"))
+        return syscall(SYS_fsopen, "tmpfs", 0);
+    if (IS("open_tree"))
+        return syscall(SYS_open_tree, -1, "/nonexistent-probe", 0);
+    if (IS("move_mount"))
+        return syscall(SYS_move_mount, -1, "", -1, "", 0);
+    if (IS("quotactl"))
+        return syscall(SYS_quotactl, 0, NULL, 0, NULL);
+    if (IS("getpid"))
+        return syscall(SYS_getpid);
+    if (IS("uname")) {
+        char buf[512];
+        return syscall(SYS_uname, buf);
+    }
+#undef IS
+    errno = ENOENT;
+    return -2;
+}
+
+static int sys_calls(int n, char **names)
+{
+    for (int i = 0; i < n; i++) {
+        int pfd[2];
+        if (pipe(pfd) < 0)
+            return 1;
+        pid_t pid = fork();
+        if (pid == 0) {
+            close(pfd[0]);
+            long r = call(names[i]);
+            int e = r < 0 ? errno : 0;
+            if (r == -2 && e == ENOENT) {
+                (void)!write(pfd[1], "unknown", 7);
+                _exit(0);
+            }
+            char b[32];
+            int len = r < 0 ? snprintf(b, sizeof(b), "E%d", e) : snprintf(b, sizeof(b), "ok");
+            (void)!write(pfd[1], b, (size_t)len);
+            _exit(0);
+        }
+        close(pfd[1]);
+        char b[32] = {0};
+        ssize_t got = read(pfd[0], b, sizeof(b) - 1);
+        close(pfd[0]);
+        int st = 0;
+        waitpid(pid, &st, 0);
+        if (got > 0)
+            out("sys %s %s", names[i], b);
+        else if (WIFSIGNALED(st))
+            out("sys %s SIG%d", names[i], WTERMSIG(st));
+        else
+            out("sys %s none", names[i]);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2)
@@ -318,5 +466,7 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "hunt") && argc > 2)
         return hunt(argv[2]);
+    if (!strcmp(argv[1], "sys"))
+        return sys_calls(argc - 2, argv + 2);
     return 2;
 }
