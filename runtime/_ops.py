@@ -226,7 +226,12 @@ def update(root, cid, res):
         if mem and cg.layout != "v2" and "memory" in cg.dirs:
             _order_memory_v1(cg, mem)
         from ._resources import apply
+        devices = cg.devices
         apply(cg, res)
+        if cg.devices != devices:
+            # v2: the device list behind the new BPF filter, for the next update
+            c.data["cgroups"] = cg.to_state()
+            c.save(c.data)
     finally:
         c.unlock()
 
