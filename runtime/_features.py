@@ -41,5 +41,19 @@ def features():
             # raw system calls, so a fork from the threaded shim cannot hang)
             "io.github.servin.containerd-shim": "supported",
             "io.github.servin.shim-in-process": "supported",
+            # linux.resources.devices on cgroup v2 (an eBPF program)
+            "io.github.servin.cgroup-v2-device-filter": _device_filter(),
         },
     }
+
+
+def _device_filter():
+    """The v2 device filter is "supported" only if this kernel lets this
+    process load a BPF_PROG_TYPE_CGROUP_DEVICE program (one is loaded and
+    closed); otherwise "unavailable: <why>"."""
+    from servin import _native
+    try:
+        _native.device_filter(None, False, ())
+    except OSError as e:
+        return f"unavailable: {e.strerror}"
+    return "supported"
