@@ -707,6 +707,7 @@ static PyObject *py_umount(PyObject *self, PyObject *args)
 }
 
 PyObject *srv_py_seccomp_compile(PyObject *self, PyObject *args);   /* seccomp.c */
+PyObject *srv_py_device_filter(PyObject *self, PyObject *args);     /* devfilter.c */
 
 static PyMethodDef methods[] = {
     {"bind_mount", py_bind_mount, METH_VARARGS, "bind_mount(src, dst)"},
@@ -714,6 +715,7 @@ static PyMethodDef methods[] = {
     {"userns_fd", py_userns_fd, METH_VARARGS, "userns_fd(uid_map, gid_map) -> fd of a new user namespace"},
     {"seccomp_compile", srv_py_seccomp_compile, METH_VARARGS,
      "seccomp_compile(default_action, archs, rules) -> BPF program bytes (libseccomp)"},
+    {"device_filter", srv_py_device_filter, METH_VARARGS, "device_filter(cgroup_dir, default_allow, exceptions) -> BPF program id"},
     {"set_subreaper", py_set_subreaper, METH_NOARGS, "PR_SET_CHILD_SUBREAPER for this process"},
     {"spawn", py_spawn, METH_O, "spawn(plan) -> (pid, sync_fd): servin-init clones the container init"},
     {"send", py_send, METH_VARARGS, "send(fd, type, payload=b'', passfd=-1)"},

@@ -115,6 +115,7 @@ class Manager:
     """cgroupfs manager for v1, v2 and hybrid layouts."""
 
     why = ""          # Disabled: why there are no cgroups (linux.resources is then skipped)
+    devices = None    # v2: the device list behind the BPF filter (_resources.device_exceptions)
 
     def __init__(self, path, relative=False, hs=None):
         self.hs = hierarchies() if hs is None else hs
@@ -146,10 +147,14 @@ class Manager:
         m.relative = False
         m.dirs = dict(st.get("dirs", {}))
         m.created = list(st.get("created", []))
+        m.devices = st.get("devices")
         return m
 
     def to_state(self):
-        return {"layout": self.layout, "path": self.path, "dirs": self.dirs, "created": self.created}
+        st = {"layout": self.layout, "path": self.path, "dirs": self.dirs, "created": self.created}
+        if self.devices is not None:
+            st["devices"] = self.devices
+        return st
 
     # -- lifecycle -------------------------------------------------------
     def create(self):
@@ -204,12 +209,12 @@ class Manager:
 
     # -- resources (linux.resources) --------------------------------------
     def apply(self, res):
-        """Write linux.resources into the cgroup files.  A field whose
-        controller this host lacks is an error naming the field."""
-        if not res:
-            return
+        """Write linux.resources into the new cgroup (create).  A field
+        whose controller this host lacks is an error naming the field.
+        The device list is applied even without linux.resources: the
+        default allow list, everything else denied."""
         from ._resources import apply
-        apply(self, res)
+        apply(self, res or {}, initial=True)
 
     def add(self, pid):
         for name, d in self.dirs.items():

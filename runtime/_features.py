@@ -44,5 +44,19 @@ def features():
             # config fields that features.md has no place for
             "io.github.servin.process.execCPUAffinity": "supported",
             "io.github.servin.linux.resources.memory.checkBeforeUpdate": "supported",
+            # linux.resources.devices on cgroup v2 (an eBPF program)
+            "io.github.servin.cgroup-v2-device-filter": _device_filter(),
         },
     }
+
+
+def _device_filter():
+    """The v2 device filter is "supported" only if this kernel lets this
+    process load a BPF_PROG_TYPE_CGROUP_DEVICE program (one is loaded and
+    closed); otherwise "unavailable: <why>"."""
+    from servin import _native
+    try:
+        _native.device_filter(None, False, ())
+    except OSError as e:
+        return f"unavailable: {e.strerror}"
+    return "supported"

@@ -232,9 +232,17 @@ def update(root, cid, res):
             check = check_before_update(cg, mem, c.data.get("memory_check_before_update"))
         if mem and cg.layout != "v2" and "memory" in cg.dirs:
             _order_memory_v1(cg, mem)
+        devices = cg.devices
         apply(cg, res)
+        changed = False
         if check is not None and check != bool(c.data.get("memory_check_before_update")):
             c.data["memory_check_before_update"] = check     # kept for later updates, as runc does
+            changed = True
+        if cg.devices != devices:
+            # v2: the device list behind the new BPF filter, for the next update
+            c.data["cgroups"] = cg.to_state()
+            changed = True
+        if changed:
             c.save(c.data)
     finally:
         c.unlock()

@@ -2,6 +2,15 @@
 
 Each write names the config field it comes from, so a value the kernel
 refuses or a controller the host lacks gives a clear error.
+
+linux.resources.devices: on v1, and on hybrid where the v1 devices
+controller is mounted (it is what counts there), the rules are written to
+devices.deny/devices.allow.  cgroup v2 has no devices controller: on v2
+(and on hybrid without a v1 devices hierarchy) the same rules are
+replayed here as the v1 controller would apply them (device_exceptions)
+and what is left becomes an eBPF program on the container's cgroup2
+directory (servin._native.device_filter, csrc/devfilter.c), so a rule
+list means the same on both.
 """
 import os
 
@@ -14,6 +23,9 @@ DEFAULT_DEVICE_RULES = [
     "c 1:3 rwm", "c 1:5 rwm", "c 1:7 rwm", "c 1:8 rwm", "c 1:9 rwm",
     "c 5:0 rwm", "c 5:1 rwm", "c 5:2 rwm", "c 136:* rwm", "c 10:200 rwm",
 ]
+
+ANY = -1            # a major or minor that matches every number
+DENY_ALL = (False, "a", ANY, ANY, "rwm")
 
 
 def _write(cg, ctrl, fname, value, field):
@@ -38,21 +50,34 @@ def _num(v, field):
     return v
 
 
-def apply(cg, res):
+def apply(cg, res, *, initial=False):
+    """Write ``res`` into the cgroup.  ``initial`` (create): the device
+    list starts from "deny everything" and is applied even when the config
+    has no linux.resources.devices, so the default allow list always goes
+    in (runc does the same); update continues from the current list."""
     if not isinstance(res, dict):
         raise ConfigError("linux.resources: must be an object")
     v2 = cg.layout == "v2"
-    for key, fn in (("devices", _devices), ("memory", _memory), ("cpu", _cpu), ("pids", _pids),
+    for key, fn in (("memory", _memory), ("cpu", _cpu), ("pids", _pids),
                     ("blockIO", _blkio), ("hugepageLimits", _hugetlb), ("network", _network),
                     ("unified", _unified), ("rdma", _rdma)):
         if res.get(key) is not None:
             fn(cg, res[key], v2)
+    # devices last: on v2 a program goes into the kernel, after the plain
+    # file writes have passed
+    if initial or res.get("devices") is not None:
+        _devices(cg, [] if res.get("devices") is None else res["devices"], v2, initial)
 
 
-def _devices(cg, rules, v2):
+# -- devices -------------------------------------------------------------
+
+def _device_rules(rules):
+    """linux.resources.devices -> [(allow, type, major, minor, access)],
+    type "a", "c" or "b", major/minor ANY or 0..2^32-1, access a subset of
+    "rwm"."""
     if not isinstance(rules, list):
         raise ConfigError("linux.resources.devices: must be an array")
-    lines = []
+    out = []
     for i, r in enumerate(rules):
         f = f"devices[{i}]"
         if not isinstance(r, dict) or not isinstance(r.get("allow"), bool):
@@ -60,17 +85,100 @@ def _devices(cg, rules, v2):
         typ = r.get("type", "a")
         if typ not in ("a", "c", "b"):
             raise ConfigError(f"linux.resources.{f}.type: {typ!r} is not a, c or b")
-        major = "*" if r.get("major") in (None, -1) else _num(r.get("major"), f + ".major")
-        minor = "*" if r.get("minor") in (None, -1) else _num(r.get("minor"), f + ".minor")
+        nums = []
+        for k in ("major", "minor"):
+            v = ANY if r.get(k) in (None, -1) else _num(r.get(k), f"{f}.{k}")
+            if not (v == ANY or 0 <= v < 2**32):
+                raise ConfigError(f"linux.resources.{f}.{k}: {v} is not -1 (any) or 0..4294967295")
+            nums.append(v)
         access = r.get("access") or "rwm"
-        if not isinstance(access, str) or not access or set(access) - set("rwm"):
+        if not isinstance(access, str) or set(access) - set("rwm"):
             raise ConfigError(f"linux.resources.{f}.access: {access!r} is not a subset of rwm")
-        rule = "a" if typ == "a" and major == "*" and minor == "*" else f"{typ} {major}:{minor} {access}"
-        lines.append(("devices.allow" if r["allow"] else "devices.deny", rule))
-    if v2 or "devices" not in cg.dirs:
-        return      # cgroup v2 device filtering (eBPF) is not implemented yet
-    for fname, rule in lines + [("devices.allow", r) for r in DEFAULT_DEVICE_RULES]:
-        _write(cg, "devices", fname, rule, "devices")
+        out.append((r["allow"], typ, nums[0], nums[1], access))
+    return out
+
+
+def _rule_from_line(line):
+    """ "c 136:* rwm" -> an allow rule tuple (the default list's form)."""
+    typ, nums, access = line.split()
+    major, minor = (ANY if n == "*" else int(n) for n in nums.split(":"))
+    return (True, typ, major, minor, access)
+
+
+def _devices(cg, rules, v2, initial):
+    todo = ([DENY_ALL] if initial else []) + _device_rules(rules) + [
+        _rule_from_line(line) for line in DEFAULT_DEVICE_RULES]
+    from ._rootless import enabled
+    if enabled():
+        # only a privileged process may write devices.* or load a BPF
+        # program; runc ignores these errors when rootless
+        if rules:
+            from ._container import Log
+            Log.note("linux.resources.devices not applied: rootless")
+        return
+    if not v2 and "devices" in cg.dirs:
+        for allow, typ, major, minor, access in todo:
+            for line in _v1_lines(typ, major, minor, access):
+                _write(cg, "devices", "devices.allow" if allow else "devices.deny", line, "devices")
+    elif "unified" in cg.dirs:
+        _device_filter(cg, todo, initial)
+
+
+def _v1_lines(typ, major, minor, access):
+    if typ == "a" and major == minor == ANY:
+        return ["a"]
+    nums = f"{'*' if major == ANY else major}:{'*' if minor == ANY else minor}"
+    # the kernel reads any line starting with "a" as "a" (every device):
+    # a type "a" rule with a number is one rule per type
+    return [f"{t} {nums} {access}" for t in (("c", "b") if typ == "a" else (typ,))]
+
+
+def device_exceptions(rules, state=None):
+    """Replay ``rules`` in order the way the v1 devices controller applies
+    devices.allow/devices.deny lines, from ``state`` (a previous result)
+    or from "allow everything".  Returns [default_allow, exceptions],
+    exceptions sorted [type, major, minor, access] with type "c" or "b":
+
+    - "a" (type a, any major and minor, whatever the access): a new
+      default and no exceptions;
+    - a rule that disagrees with the default adds an exception (merged
+      into one for the same type, major and minor);
+    - a rule that agrees with the default takes its access away from the
+      exception for the same type, major and minor only: a deny of
+      "c *:* w" after an allow of "c 1:3 rwm" leaves /dev/null writable,
+      as in v1.
+    """
+    allow_all, exc = (state[0], {(t, ma, mi): set(a) for t, ma, mi, a in state[1]}) if state else (True, {})
+    for allow, typ, major, minor, access in rules:
+        if typ == "a" and major == minor == ANY:
+            allow_all, exc = allow, {}
+            continue
+        for t in ("c", "b") if typ == "a" else (typ,):
+            key = (t, major, minor)
+            if allow != allow_all:
+                exc.setdefault(key, set()).update(access)
+            elif key in exc:
+                exc[key] -= set(access)
+                if not exc[key]:
+                    del exc[key]
+    return [allow_all, [[t, ma, mi, "".join(c for c in "rwm" if c in a)]
+                        for (t, ma, mi), a in sorted(exc.items())]]
+
+
+def _device_filter(cg, rules, initial):
+    """cgroup v2: the replayed list as a BPF program on the container's
+    cgroup2 directory, replacing the one servin attached before; the
+    result is kept in the manager (cg.devices, in state.json) so that
+    update continues from it as v1 would (no state: no filter yet, which
+    is "allow everything")."""
+    state = device_exceptions(rules, None if initial else cg.devices)
+    from servin import _native
+    try:
+        _native.device_filter(cg.dirs["unified"], state[0], tuple(tuple(x) for x in state[1]))
+    except OSError as e:
+        raise ConfigError(f"linux.resources.devices: the kernel refused the cgroup v2 device filter "
+                          f"({e.strerror})") from None
+    cg.devices = state
 
 
 def _check_flag(m):

@@ -561,7 +561,10 @@ class Context:
         pid = json.loads(res.out).get("pid") or 0
         if pid > 0 and pid_alive(pid):
             self.pids[pid] = _starttime(pid)
-            self.cgroups.update(cgroup_dirs(pid))
+            # a hierarchy the runtime leaves alone (v1 ones, when it sees
+            # only cgroup v2) keeps the container where the runtime, and
+            # this test, are: those cgroups are not the container's
+            self.cgroups.update(cgroup_dirs(pid) - cgroup_dirs(os.getpid()))
 
     def start(self, cid):
         res = self.rt("start", cid)

@@ -113,6 +113,7 @@ class FakeCgroup:
 
     def __init__(self, d, layout):
         self.layout = layout
+        self.devices = None     # v2: the device list of a previous update
         self.dirs = {c: d for c in ("devices", "memory", "cpu", "cpuacct", "cpuset", "pids", "blkio",
                                     "hugetlb", "net_cls", "net_prio", "rdma", "unified")}
 
