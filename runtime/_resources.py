@@ -215,13 +215,38 @@ def check_before_update(cg, m, default):
     return flag
 
 
+def _use_hierarchy(cg, flag, v2):
+    if flag is None:
+        return
+    if not isinstance(flag, bool):
+        raise ConfigError(f"linux.resources.memory.useHierarchy: must be true or false, got {flag!r}")
+    # v2 is always hierarchical, and v1 since Linux 5.16 (memory.use_hierarchy reads 1, refuses 0)
+    never = ConfigError("linux.resources.memory.useHierarchy: false is not possible: this "
+                        "kernel's memory cgroups are always hierarchical")
+    if v2:
+        if not flag:
+            raise never
+        return
+    if "memory" in cg.dirs:
+        try:
+            _write(cg, "memory", "memory.use_hierarchy", int(flag), "memory.useHierarchy")
+        except ConfigError:
+            if flag:
+                raise
+            raise never from None
+
+
 def _memory(cg, m, v2):
     limit = _num(m.get("limit"), "memory.limit")
     _check_flag(m)      # applies to update only (check_before_update)
     swap = _num(m.get("swap"), "memory.swap")
     reservation = _num(m.get("reservation"), "memory.reservation")
-    if m.get("kernel") is not None or m.get("kernelTCP") is not None:
-        pass        # deprecated in runtime-spec; the kernel no longer has it
+    for key in ("kernel", "kernelTCP"):
+        if m.get(key) is not None:
+            # deprecated in runtime-spec; kernels >= 6.1 (v1) and v2 have no such limits
+            from ._container import Log
+            Log.note(f"linux.resources.memory.{key} ignored: deprecated, and the kernel has no such limit")
+    _use_hierarchy(cg, m.get("useHierarchy"), v2)
     if v2:
         if limit is not None:
             _write(cg, "unified", "memory.max", "max" if limit < 0 else limit, "memory.limit")

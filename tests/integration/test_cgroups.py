@@ -3,7 +3,7 @@ honoured, resources are applied, and delete removes what create made."""
 
 import os
 
-from .oci import cgroup_dirs, pid_alive
+from .oci import cgroup_dirs, pid_alive, runc_deviates
 
 SLEEP = ["sleep", "1000"]
 
@@ -49,6 +49,32 @@ def test_pids_and_memory_limits(ctx, rt):
     assert cgroup_file(dirs, "pids.max") == "123"
     assert cgroup_file(dirs, "memory.max", "memory.limit_in_bytes") == str(
         64 * 1024 * 1024)
+
+
+def test_memory_use_hierarchy(ctx, rt):
+    """useHierarchy true: memory.use_hierarchy is 1 (v1; v2 is always
+    hierarchical)."""
+    b = ctx.bundle(SLEEP)
+    b.linux["resources"]["memory"] = {"useHierarchy": True}
+    cid, _ = ctx.create(b)
+    dirs = cgroup_dirs(rt.state(cid)["pid"])
+    mem = [d for d in dirs if os.path.exists(os.path.join(d, "memory.use_hierarchy"))]
+    if mem:
+        assert cgroup_file(mem, "memory.use_hierarchy") == "1"
+
+
+@runc_deviates("runc 1.1.5 ignores useHierarchy false and runs the container anyway")
+def test_memory_use_hierarchy_false_is_refused_where_the_kernel_cannot(ctx):
+    """Since Linux 5.16 memory cgroups are always hierarchical: false is
+    an error naming the field, and the failed create leaves nothing."""
+    b = ctx.bundle(SLEEP)
+    b.linux["resources"]["memory"] = {"useHierarchy": False}
+    b.write()
+    cid = ctx.new_id()
+    res = ctx.rt("create", "--bundle", b.path, cid)
+    assert res.rc != 0
+    assert len(res.error_lines) == 1 and "useHierarchy" in res.err, res
+    assert cid not in ctx.rt.ids()
 
 
 def test_pids_limit_enforced(ctx):
