@@ -866,6 +866,12 @@ def finish_mounts(p, cgroup_dirs):
                 p.open_fds.append(userns)
             M.append(_mnt(K_BIND, enc(src), enc(dest), None, o.flags & (mo.MS_BIND | mo.MS_REC), None,
                           remount, props, file_target, o.attr_set, o.attr_clr, userns))
+        elif kind == "cgroup" and set(cgroup_dirs) == {"unified"}:
+            # cgroup v2 alone: the container's own cgroup2 directory is the
+            # mount itself, /sys/fs/cgroup, as on the host (and as runc does)
+            base = o.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
+            M.append(_mnt(K_BIND, enc(cgroup_dirs["unified"]), enc(dest), flags=mo.MS_BIND | mo.MS_REC,
+                          remount=base | (o.flags & mo.MS_RDONLY), props=props))
         elif kind == "cgroup":
             base = o.flags & (mo.MS_NOSUID | mo.MS_NODEV | mo.MS_NOEXEC | mo.MS_RELATIME)
             M.append(_mnt(K_FS, b"tmpfs", enc(dest), b"tmpfs", base, b"mode=755"))

@@ -449,3 +449,22 @@ def test_v2_kernel_refusal_leaves_nothing(v2ctx):
         assert cid not in v2ctx.rt.ids()
         assert [n for n in os.listdir(parent.path) if os.path.isdir(os.path.join(parent.path, n))] == []
         assert attached(parent.path) == [on_parent]
+
+
+def test_v2_container_sees_its_cgroup2_at_sys_fs_cgroup(v2ctx):
+    """Not a device test, but it needs the cgroup2-only view: there, the
+    container's cgroup mount (with a cgroup namespace) is its own cgroup2
+    directory at /sys/fs/cgroup (as on a v2 host), not a tmpfs with a
+    `unified` dir."""
+    b = v2ctx.bundle(["sh", "-c", "cat /sys/fs/cgroup/cgroup.procs; ls /sys/fs/cgroup/unified 2>&1; "
+                      "grep ' /sys/fs/cgroup ' /proc/self/mountinfo"])
+    if not any(ns["type"] == "cgroup" for ns in b.linux["namespaces"]):
+        b.linux["namespaces"].append({"type": "cgroup"})
+    _, res = v2ctx.run(b)
+    assert res.rc == 0, res
+    lines = res.out.splitlines()
+    assert lines[0] == "1", res            # the container's init, in its own cgroup
+    assert "No such file" in res.out, res
+    mnt = [line for line in lines if " /sys/fs/cgroup " in line]
+    assert len(mnt) == 1 and " - cgroup2 " in mnt[0], res
+    assert "ro," in mnt[0].split()[5] + ",", res   # the default spec mounts it read-only
