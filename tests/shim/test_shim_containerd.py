@@ -472,8 +472,12 @@ def _swap_on():
 @pytest.mark.skipif(_swap_on(), reason="swap is on: a tmpfs over the memory limit may swap, not OOM")
 def test_oom_kill_publishes_task_oom_before_exit(ctd):
     ev = Events(ctd)
+    # containerd's runc shim starts watching for OOM after `start` returns:
+    # an OOM in the first milliseconds can beat it on a loaded machine
+    # (seen once in a full run with servin-runc under it), hence the sleep
     r = ctd.ctr(*ctd.run_args("--rm", "--memory-limit", str(16 << 20), h.IMAGE, "oom1", "sh", "-c",
-                              "dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; exit 9"),
+                              "sleep 1; dd if=/dev/zero of=/dev/shm/fill bs=1M count=64 2>/dev/null; "
+                              "exit 9"),
                 check=False, timeout=30)
     got = ev.topics("oom1")
     assert r.returncode == 9, r.stderr
