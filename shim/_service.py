@@ -9,7 +9,8 @@ Ordering: each container has a lock held across a lifecycle step and the
 queuing of its event, and exits are handled under the same lock, so
 containerd sees TaskCreate < TaskStart < TaskExit < TaskDelete (and
 TaskExecAdded < TaskExecStarted < the exec's TaskExit) even for a process
-that exits at once.
+that exits at once.  A process's exit is reported (Wait, TaskExit) only
+after its output has been read from the FIFOs (:meth:`ProcessIO.flush`).
 """
 import os
 import threading
@@ -18,7 +19,7 @@ from . import _messages as pb
 from . import _mount
 from ._errors import AlreadyExists, InvalidArgument, NotFound, NotImplementedRPC
 from ._events import pack_any
-from ._io import ProcessIO
+from ._io import DRAIN_WAIT, ProcessIO
 from ._process import STOPPED, Exec, Init, check
 from ._runtime import default_binary, make_runtime
 from ._bundle import write_runtime_config
@@ -215,7 +216,11 @@ class TaskService:
                 except OSError:
                     pass
             for x in execs:
-                x.wait(2.0)
+                x.wait(2.0 + DRAIN_WAIT)
+        # containerd's client learns of the exit from Wait or TaskExit and then
+        # deletes the process, giving up the output it has not read: report
+        # the exit only once the process's output has been read.
+        p.io.flush(DRAIN_WAIT)
         with c.lock:
             self._check_oom(c)
             p.set_exited(code, when)
