@@ -49,7 +49,7 @@ class Container:
         self.runtime = runtime
         self.lock = threading.RLock()
         self.oom_stop = None
-        self.oom_paths = None
+        self.oom_cgroup = None          # {hierarchy: dir} of the init's cgroup
         self.oom_seen = 0
 
     def process(self, exec_id):
@@ -396,10 +396,10 @@ class TaskService:
         """
         from . import _cgroups
         try:
-            c.oom_paths = _cgroups.cgroup_paths(c.init.pid)
-            c.oom_seen = _cgroups.oom_kill_count(c.oom_paths)
+            c.oom_cgroup = _cgroups.cgroup_dirs(c.init.pid)
+            c.oom_seen = _cgroups.oom_kill_count(c.oom_cgroup)
         except OSError:
-            c.oom_paths = None
+            c.oom_cgroup = None
             return
         stop = threading.Event()
         c.oom_stop = stop
@@ -413,11 +413,11 @@ class TaskService:
 
     def _check_oom(self, c):
         """Called with c.lock held."""
-        if getattr(c, "oom_paths", None) is None:
+        if getattr(c, "oom_cgroup", None) is None:
             return
         from . import _cgroups
         try:
-            n = _cgroups.oom_kill_count(c.oom_paths)
+            n = _cgroups.oom_kill_count(c.oom_cgroup)
         except OSError:
             return
         if n > c.oom_seen:
