@@ -74,10 +74,10 @@ def hierarchies():
     return out
 
 
-def own_cgroups():
-    """This process's cgroup per hierarchy name (v2 under "")."""
+def own_cgroups(pid="self"):
+    """This process's (or ``pid``'s) cgroup per hierarchy name (v2 under "")."""
     res = {}
-    with open("/proc/self/cgroup") as f:
+    with open(f"/proc/{pid}/cgroup") as f:
         for line in f:
             hid, names, path = line.rstrip("\n").split(":", 2)
             if hid == "0":
@@ -85,6 +85,29 @@ def own_cgroups():
             else:
                 res[names] = path
     return res
+
+
+def dir_in(h, path):
+    """The directory of cgroup ``path`` (absolute in the hierarchy) under
+    the mount of hierarchy ``h``."""
+    rel = os.path.relpath(path, h.root) if path.startswith(h.root) else path.lstrip("/")
+    if rel.startswith(".."):
+        # the mount shows only part of the hierarchy (e.g. inside a
+        # container): place the cgroup under what is visible
+        rel = path.lstrip("/")
+    return os.path.normpath(os.path.join(h.mountpoint, rel))
+
+
+def dirs_of_pid(pid, hs=None):
+    """{hierarchy dirname: directory} of the cgroups ``pid`` is in, keyed
+    like :attr:`Manager.dirs` (what :mod:`._cgstats` reads)."""
+    own = own_cgroups(pid)
+    out = {}
+    for h in hierarchies() if hs is None else hs:
+        path = own.get(h.name if h.version == 1 else "")
+        if path is not None:
+            out[h.dirname] = dir_in(h, path)
+    return out
 
 
 def layout(hs):
@@ -131,12 +154,7 @@ class Manager:
                 full = os.path.join(base, path)
             else:
                 full = path
-            rel = os.path.relpath(full, h.root) if full.startswith(h.root) else full.lstrip("/")
-            if rel.startswith(".."):
-                # the mount shows only part of the hierarchy (e.g. inside a
-                # container): place the cgroup under what is visible
-                rel = full.lstrip("/")
-            self.dirs[h.dirname] = os.path.normpath(os.path.join(h.mountpoint, rel))
+            self.dirs[h.dirname] = dir_in(h, full)
 
     @classmethod
     def from_state(cls, st):

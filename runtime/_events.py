@@ -16,51 +16,10 @@ import os
 import select
 import time
 
+from . import _cgstats as S
 from . import _state
 from ._cgroups import Manager
 from ._errors import ConfigError, InvalidState
-
-NS_PER_TICK = 1_000_000_000 // os.sysconf("SC_CLK_TCK")
-
-
-def _read(path):
-    try:
-        with open(path) as f:
-            return f.read()
-    except OSError:
-        return None
-
-
-def _int(path, default=None):
-    s = _read(path)
-    if s is None:
-        return default
-    s = s.strip()
-    if s == "max":
-        return 0
-    try:
-        return int(s)
-    except ValueError:
-        return default
-
-
-def _kv(path):
-    out = {}
-    s = _read(path)
-    for line in (s or "").splitlines():
-        parts = line.split()
-        if len(parts) == 2:
-            try:
-                out[parts[0]] = int(parts[1])
-            except ValueError:
-                pass
-    return out
-
-
-def _ints(path):
-    s = _read(path)
-    return [int(x) for x in s.split()] if s else []
-
 
 def _list_set(s):
     """"0-2,4" -> [0, 1, 2, 4]"""
@@ -73,38 +32,21 @@ def _list_set(s):
     return out
 
 
-def _v2dir(cg, controller):
-    """The unified dir when the controller is enabled there (v2)."""
-    d = cg.dirs.get("unified")
-    if not d:
-        return None
-    ctrls = (_read(os.path.join(d, "cgroup.controllers")) or "").split()
-    return d if controller in ctrls else None
-
-
 def _cpu(cg):
-    d = cg.dirs.get("cpuacct") or cg.dirs.get("cpu,cpuacct")
-    if d:
-        usage = {"total": _int(os.path.join(d, "cpuacct.usage"), 0),
-                 "percpu": _ints(os.path.join(d, "cpuacct.usage_percpu"))}
-        sys_pc = _ints(os.path.join(d, "cpuacct.usage_percpu_sys"))
-        user_pc = _ints(os.path.join(d, "cpuacct.usage_percpu_user"))
-        if sys_pc:
-            usage["percpu_kernel"] = sys_pc
-        if user_pc:
-            usage["percpu_user"] = user_pc
-        st = _kv(os.path.join(d, "cpuacct.stat"))
-        usage["kernel"] = st.get("system", 0) * NS_PER_TICK
-        usage["user"] = st.get("user", 0) * NS_PER_TICK
-        cpu = {"usage": usage}
-        cd = cg.dirs.get("cpu") or cg.dirs.get("cpu,cpuacct")
-        cs = _kv(os.path.join(cd, "cpu.stat")) if cd else {}
-        cpu["throttling"] = _throttling(cs.get("nr_periods"), cs.get("nr_throttled"), cs.get("throttled_time"))
-        return cpu
-    d = _v2dir(cg, "cpu") or cg.dirs.get("unified")
-    if not d:
+    c = S.cpu(cg.dirs)
+    if c.get("version") == 1:
+        usage = {"total": c["total"], "percpu": c["percpu"]}
+        if c["percpu_kernel"]:
+            usage["percpu_kernel"] = c["percpu_kernel"]
+        if c["percpu_user"]:
+            usage["percpu_user"] = c["percpu_user"]
+        usage["kernel"], usage["user"] = c["kernel"], c["user"]
+        t = c["throttling"]
+        return {"usage": usage, "throttling": _throttling(t.get("nr_periods"), t.get("nr_throttled"),
+                                                          t.get("throttled_time"))}
+    if not c:
         return {}
-    st = _kv(os.path.join(d, "cpu.stat"))
+    st = c["stat"]
     usage = {"total": st.get("usage_usec", 0) * 1000, "kernel": st.get("system_usec", 0) * 1000,
              "user": st.get("user_usec", 0) * 1000}
     tt = st.get("throttled_usec")
@@ -127,87 +69,76 @@ def _throttling(periods, throttled, ttime):
 def _cpuset(cg):
     d = cg.dirs.get("cpuset")
     if d:
-        out = {"cpus": _list_set(_read(os.path.join(d, "cpuset.effective_cpus"))
-                                 or _read(os.path.join(d, "cpuset.cpus"))),
-               "mems": _list_set(_read(os.path.join(d, "cpuset.effective_mems"))
-                                 or _read(os.path.join(d, "cpuset.mems")))}
+        out = {"cpus": _list_set(S.read(os.path.join(d, "cpuset.effective_cpus"))
+                                 or S.read(os.path.join(d, "cpuset.cpus"))),
+               "mems": _list_set(S.read(os.path.join(d, "cpuset.effective_mems"))
+                                 or S.read(os.path.join(d, "cpuset.mems")))}
         for k in ("cpu_exclusive", "mem_hardwall", "mem_exclusive", "memory_migrate", "memory_spread_page",
                   "memory_spread_slab", "memory_pressure", "sched_load_balance", "sched_relax_domain_level"):
-            v = _int(os.path.join(d, "cpuset." + k))
+            v = S.read_int(os.path.join(d, "cpuset." + k))
             if v is not None:
                 out[k] = v
         return out
-    d = _v2dir(cg, "cpuset")
+    d = S.v2_dir(cg.dirs, "cpuset")
     if d:
-        return {"cpus": _list_set(_read(os.path.join(d, "cpuset.cpus.effective"))),
-                "mems": _list_set(_read(os.path.join(d, "cpuset.mems.effective")))}
+        return {"cpus": _list_set(S.read(os.path.join(d, "cpuset.cpus.effective"))),
+                "mems": _list_set(S.read(os.path.join(d, "cpuset.mems.effective")))}
     return {}
 
 
-def _entry(d, prefix, with_usage=True):
-    e = {"limit": _int(os.path.join(d, prefix + "limit_in_bytes"), 0)}
-    u = _int(os.path.join(d, prefix + "usage_in_bytes"), 0)
-    if u:
-        e["usage"] = u
-    m = _int(os.path.join(d, prefix + "max_usage_in_bytes"), 0)
-    if m:
-        e["max"] = m
-    e["failcnt"] = _int(os.path.join(d, prefix + "failcnt"), 0)
+def _entry(c):
+    """runc's memory entry from {usage, limit, max, failcnt}."""
+    e = {"limit": c["limit"]}
+    if c["usage"]:
+        e["usage"] = c["usage"]
+    if c["max"]:
+        e["max"] = c["max"]
+    e["failcnt"] = c["failcnt"]
     return e
 
 
+NO_LIMIT = (1 << 63) - 1      # runc's "max" in a v2 limit
+
+
 def _memory(cg):
-    d = cg.dirs.get("memory")
-    if d:
-        raw = _kv(os.path.join(d, "memory.stat"))
+    m = S.memory(cg.dirs)
+    if m.get("version") == 1:
+        raw = m["stat"]
         mem = {}
         if raw.get("cache"):
             mem["cache"] = raw["cache"]
-        mem["usage"] = _entry(d, "memory.")
-        if os.path.exists(os.path.join(d, "memory.memsw.usage_in_bytes")):
-            mem["swap"] = _entry(d, "memory.memsw.")
-        if os.path.exists(os.path.join(d, "memory.kmem.usage_in_bytes")):
-            mem["kernel"] = _entry(d, "memory.kmem.")
-            mem["kernelTCP"] = _entry(d, "memory.kmem.tcp.")
+        mem["usage"] = _entry(m["usage"])
+        if m["swap"]:
+            mem["swap"] = _entry(m["swap"])
+        if m["kernel"]:
+            mem["kernel"] = _entry(m["kernel"])
+            mem["kernelTCP"] = _entry(m["kernel_tcp"])
         mem["raw"] = raw
         return mem
-    d = _v2dir(cg, "memory")
-    if not d:
+    if not m:
         return {}
-    raw = _kv(os.path.join(d, "memory.stat"))
-    events = _kv(os.path.join(d, "memory.events"))
-    usage = {"limit": _int(os.path.join(d, "memory.max"), 0) or (1 << 63) - 1,
-             "usage": _int(os.path.join(d, "memory.current"), 0), "failcnt": events.get("max", 0)}
-    peak = _int(os.path.join(d, "memory.peak"))
-    if peak:
-        usage["max"] = peak
+    raw = m["stat"]
+    usage = {"limit": m["max"] or NO_LIMIT, "usage": m["current"],
+             "failcnt": m["events"].get("max", 0)}
+    if m["peak"]:
+        usage["max"] = m["peak"]
     mem = {"usage": usage, "raw": raw}
     if raw.get("file"):
         mem["cache"] = raw["file"]
-    sw = _int(os.path.join(d, "memory.swap.current"))
-    if sw is not None:
-        mem["swap"] = {"limit": _int(os.path.join(d, "memory.swap.max"), 0) or (1 << 63) - 1,
-                       "usage": sw + usage["usage"], "failcnt": 0}
+    if m["swap_current"] is not None:
+        mem["swap"] = {"limit": m["swap_max"] or NO_LIMIT,
+                       "usage": m["swap_current"] + usage["usage"], "failcnt": 0}
     return mem
 
 
 def _pids(cg):
-    d = cg.dirs.get("pids") or _v2dir(cg, "pids")
-    if not d:
-        return {}
-    out = {}
-    cur = _int(os.path.join(d, "pids.current"), 0)
-    lim = _int(os.path.join(d, "pids.max"), 0)
-    if cur:
-        out["current"] = cur
-    if lim:
-        out["limit"] = lim
-    return out
+    p = S.pids(cg.dirs)
+    return {k: v for k, v in p.items() if v}
 
 
 def _blkio_v1(path, with_op=True):
     out = []
-    for line in (_read(path) or "").splitlines():
+    for line in (S.read(path) or "").splitlines():
         parts = line.split()
         if len(parts) < 2 or ":" not in parts[0]:
             continue
@@ -250,11 +181,11 @@ def _blkio(cg):
             if entries:
                 out[key] = entries
         return out
-    d = _v2dir(cg, "io")
+    d = S.v2_dir(cg.dirs, "io")
     if not d:
         return out
     sb, sv = [], []
-    for line in (_read(os.path.join(d, "io.stat")) or "").splitlines():
+    for line in (S.read(os.path.join(d, "io.stat")) or "").splitlines():
         parts = line.split()
         major, _, minor = parts[0].partition(":")
         kv = dict(p.split("=", 1) for p in parts[1:] if "=" in p)
@@ -272,7 +203,7 @@ def _blkio(cg):
 def _hugetlb(cg):
     out = {}
     d = cg.dirs.get("hugetlb")
-    v2 = None if d else _v2dir(cg, "hugetlb")
+    v2 = None if d else S.v2_dir(cg.dirs, "hugetlb")
     base = d or v2
     if not base:
         return out
@@ -283,14 +214,14 @@ def _hugetlb(cg):
     for n in names:
         if d and n.startswith("hugetlb.") and n.endswith(".usage_in_bytes"):
             size = n[len("hugetlb."):-len(".usage_in_bytes")]
-            e = {"usage": _int(os.path.join(d, n), 0),
-                 "max": _int(os.path.join(d, f"hugetlb.{size}.max_usage_in_bytes"), 0),
-                 "failcnt": _int(os.path.join(d, f"hugetlb.{size}.failcnt"), 0)}
+            e = {"usage": S.read_int(os.path.join(d, n), 0),
+                 "max": S.read_int(os.path.join(d, f"hugetlb.{size}.max_usage_in_bytes"), 0),
+                 "failcnt": S.read_int(os.path.join(d, f"hugetlb.{size}.failcnt"), 0)}
             out[size] = {k: v for k, v in e.items() if v or k == "failcnt"}
         elif v2 and n.startswith("hugetlb.") and n.endswith(".current"):
             size = n[len("hugetlb."):-len(".current")]
-            ev = _kv(os.path.join(v2, f"hugetlb.{size}.events"))
-            e = {"usage": _int(os.path.join(v2, n), 0), "failcnt": ev.get("max", 0)}
+            ev = S.read_kv(os.path.join(v2, f"hugetlb.{size}.events"))
+            e = {"usage": S.read_int(os.path.join(v2, n), 0), "failcnt": ev.get("max", 0)}
             out[size] = {k: v for k, v in e.items() if v or k == "failcnt"}
     return out
 
@@ -301,7 +232,7 @@ NET_FIELDS = ("rx_bytes", "rx_packets", "rx_errors", "rx_dropped", None, None, N
 
 def _network(pid):
     """The interfaces of the init's network namespace (/proc/<pid>/net/dev)."""
-    s = _read(f"/proc/{pid}/net/dev")
+    s = S.read(f"/proc/{pid}/net/dev")
     if s is None:
         return None
     out = []
@@ -330,17 +261,12 @@ class OOMWatch:
 
     def __init__(self, cg):
         self.fd = -1
-        self.counter_file = None
+        self.counter_file = S.oom_counter_file(cg.dirs)
         self.key = "oom_kill"
-        d = cg.dirs.get("memory")
+        d = S.v1_dir(cg.dirs, "memory")
         if d:
-            self.counter_file = os.path.join(d, "memory.oom_control")
             self._v1_eventfd(d)
-        else:
-            d = _v2dir(cg, "memory")
-            if d:
-                self.counter_file = os.path.join(d, "memory.events")
-        self.has_counter = bool(self.counter_file) and self.key in _kv(self.counter_file)
+        self.has_counter = bool(self.counter_file) and self.key in S.read_kv(self.counter_file)
         self.last = self._count()
 
     def _v1_eventfd(self, d):
@@ -363,7 +289,7 @@ class OOMWatch:
     def _count(self):
         if not self.counter_file:
             return 0
-        return _kv(self.counter_file).get(self.key, 0)
+        return S.read_kv(self.counter_file).get(self.key, 0)
 
     def drain(self):
         """How many OOM kills since the last call.  The oom_kill counter

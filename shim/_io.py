@@ -11,6 +11,25 @@ when a terminal is asked) and copies:
   If the reader went away (a detached ``ctr run -d``), output is drained
   and dropped rather than blocking the container.
 
+Output is never lost to a slow reader.  containerd's clients open their
+end of a FIFO in a goroutine that can run tens of milliseconds late, and
+give it up (with what it would have read) once the process is deleted.  So:
+
+- the shim opens its end of each output FIFO *before* the runtime starts
+  the process (:meth:`ProcessIO.child_stdio`), waiting up to
+  :data:`READER_WAIT` for the reader (as containerd's runc shim blocks in
+  that open); a reader already waiting in open(2) is let through at once.
+  With no reader by then the FIFO is held read-write, so what is written
+  waits in it for a late reader;
+- at EOF the copy keeps the FIFO open until its reader has taken what was
+  written (FIONREAD on the FIFO is 0), the reader went away, or
+  :data:`DRAIN_WAIT` passed — closing a FIFO nobody has open yet would
+  discard its contents;
+- :meth:`ProcessIO.flush` waits until everything an exited process wrote
+  has been read from the FIFO; the service calls it before it reports the
+  exit (Wait, TaskExit), so a client never learns of the exit before it
+  has the output.
+
 Each copy is one thread that polls its source and a cancel pipe, so
 :meth:`ProcessIO.close` can stop it.  ``file://PATH`` targets append to a
 file; plain paths are FIFOs.
@@ -18,8 +37,10 @@ file; plain paths are FIFOs.
 import errno
 import os
 import select
+import stat
 import struct
 import threading
+import time
 
 import _socket as socket     # the C module: socket.py imports enum and selectors
 
@@ -28,6 +49,14 @@ from ._errors import InvalidArgument, NotImplementedRPC
 __all__ = ["ProcessIO", "ConsoleSocket", "resize"]
 
 _CHUNK = 32768
+# How long the shim keeps an output FIFO open, after the process's side
+# reached EOF, for its reader to take what was written; and how long the
+# exit of a process waits for its output to be read (ProcessIO.flush).
+DRAIN_WAIT = 2.0
+# How long the shim waits, before a process starts, for the reader of an
+# output FIFO to open its end.
+READER_WAIT = 2.0
+_FIONREAD = 0x541B          # termios.FIONREAD on Linux (no termios import)
 
 
 def _open_target(uri, flags):
@@ -45,22 +74,58 @@ def _open_target(uri, flags):
     return os.open(uri, flags | os.O_CLOEXEC)
 
 
-class _Copy(threading.Thread):
-    """Copy src fd -> dst (opened first by ``open_dst``) until EOF or cancel."""
+def _open_output(target, deadline):
+    """The shim's (blocking) write end of an output target, opened now.
 
-    def __init__(self, src, open_dst, cancel_fd, close_src=True, on_eof=None, name=""):
+    A FIFO's reader is waited for until ``deadline`` (time.monotonic()), as
+    containerd's clients open their end late; a reader blocked in open(2)
+    counts, and is let through by this open.  With no reader by then the
+    FIFO is opened read-write: that never blocks, and what is written
+    stays in the FIFO for a reader that comes later (up to a pipe's
+    buffer: then the process blocks on its output).
+    """
+    delay = 0.001
+    while True:
+        try:
+            fd = _open_target(target, os.O_WRONLY | os.O_NONBLOCK)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO:
+                raise
+        if time.monotonic() >= deadline:
+            fd = _open_target(target, os.O_RDWR | os.O_NONBLOCK)
+            break
+        time.sleep(delay)
+        delay = min(delay * 2, 0.01)
+    os.set_blocking(fd, True)
+    return fd
+
+
+def _unread(fd):
+    """Bytes waiting in a pipe, FIFO or pty (FIONREAD)."""
+    import fcntl
+    return struct.unpack("i", fcntl.ioctl(fd, _FIONREAD, b"\0\0\0\0"))[0]
+
+
+class _Copy(threading.Thread):
+    """Copy src fd -> dst fd until EOF or cancel, then close them.
+
+    ``dst`` is -1 when there is nowhere to copy to (output is drained and
+    dropped).  A chunk is read and written under ``_lock``, so
+    :meth:`flushed` sees either none or all of it.
+    """
+
+    def __init__(self, src, dst, cancel_fd, close_src=True, name=""):
         super().__init__(daemon=True, name=name)
         self.src = src
-        self.open_dst = open_dst
+        self.dst = dst
         self.cancel_fd = cancel_fd
         self.close_src = close_src
-        self.on_eof = on_eof
+        self.fifo = dst >= 0 and stat.S_ISFIFO(os.fstat(dst).st_mode)
+        self.done = False
+        self._lock = threading.Lock()
 
     def run(self):
-        try:
-            dst = self.open_dst()     # now, so an idle process still gives EOF
-        except OSError:
-            dst = -1
         poller = select.poll()
         poller.register(self.src, select.POLLIN)
         poller.register(self.cancel_fd, select.POLLIN)
@@ -69,35 +134,92 @@ class _Copy(threading.Thread):
                 events = dict(poller.poll())
                 if self.cancel_fd in events:
                     return
-                try:
-                    data = os.read(self.src, _CHUNK)
-                except BlockingIOError:
-                    continue
-                except OSError as e:
-                    if e.errno == errno.EIO:       # pty: the slave side closed
-                        return
-                    raise
-                if not data:
-                    return
-                if dst >= 0:
-                    try:
-                        _write_all(dst, data)
-                    except OSError:
-                        # The reader went away: drop output from now on.
-                        os.close(dst)
-                        dst = -1
+                with self._lock:
+                    if not self._move():
+                        break
+            self._drain()
         except OSError:
             pass
         finally:
-            if dst >= 0:
-                os.close(dst)
-            if self.close_src:
+            self._finish()
+
+    def _move(self):
+        """Copy one chunk; False at EOF."""
+        try:
+            data = os.read(self.src, _CHUNK)
+        except BlockingIOError:
+            return True
+        except OSError as e:
+            if e.errno == errno.EIO:       # pty: the slave side closed
+                return False
+            raise
+        if not data:
+            return False
+        if self.dst >= 0:
+            try:
+                _write_all(self.dst, data)
+            except OSError:
+                # The reader went away: drop output from now on.
+                os.close(self.dst)
+                self.dst = -1
+        return True
+
+    def _drain(self):
+        """At EOF: keep the FIFO open until its reader took what is in it."""
+        if not self.fifo or self.dst < 0:
+            return
+        deadline = time.monotonic() + DRAIN_WAIT
+        poller = select.poll()
+        poller.register(self.cancel_fd, select.POLLIN)
+        poller.register(self.dst, 0)       # POLLERR: no reader any more
+        while not self._taken():
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            if poller.poll(min(left, 0.005) * 1000):
+                return                     # cancelled, or the reader left
+
+    def _taken(self):
+        """Has the FIFO's reader taken everything written to it (or left)?"""
+        if not self.fifo or self.dst < 0:
+            return True
+        if _unread(self.dst) == 0:
+            return True
+        p = select.poll()
+        p.register(self.dst, 0)
+        return bool(p.poll(0))             # POLLERR: the reader went away
+
+    def flushed(self, deadline):
+        """Wait until what is in src now has been copied and read from the
+        FIFO (or the copy ended); False if ``deadline`` passed first."""
+        while True:
+            left = deadline - time.monotonic()
+            if self._lock.acquire(timeout=max(left, 0)):
+                try:
+                    if self.done or self.ident is None:
+                        return True
+                    if _unread(self.src) == 0 and self._taken():
+                        return True
+                except OSError:
+                    return True
+                finally:
+                    self._lock.release()
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.002)
+
+    def _finish(self):
+        with self._lock:
+            self.done = True
+            if self.dst >= 0:
+                os.close(self.dst)
+                self.dst = -1
+            if self.close_src and self.src >= 0:
                 try:
                     os.close(self.src)
                 except OSError:
                     pass
-            if self.on_eof:
-                self.on_eof()
+                self.src = -1
 
 
 def _write_all(fd, data):
@@ -160,6 +282,7 @@ class ProcessIO:
         self._lock = threading.Lock()
         self._stdin_w = None          # our end of the process's stdin
         self._child = []              # fds handed to the runtime, closed after
+        self._out = {}                # 1/2 -> our end of an output target, not yet copied to
         self._threads = []
         self._cancel_r, self._cancel_w = os.pipe()
         self.console = None           # pty master fd when terminal
@@ -167,38 +290,48 @@ class ProcessIO:
 
     # -- pipes ------------------------------------------------------------------
     def child_stdio(self):
-        """The three fds to give the runtime (None = /dev/null)."""
+        """Open the output targets, then make the three fds to give the
+        runtime (None = /dev/null; all None with a terminal, whose pty comes
+        later through the console socket)."""
+        self._open_outputs()
         fds = [None, None, None]
+        if self.terminal:
+            return tuple(fds)
         if self.stdin:
             r, w = os.pipe()
             self._stdin_w = w
             fds[0] = r
             self._child.append(r)
-        for i, target in ((1, self.stdout), (2, self.stderr)):
-            if not target:
+        for i in (1, 2):
+            if i not in self._out:
                 continue
             r, w = os.pipe()
             fds[i] = w
             self._child.append(w)
-            t = _Copy(r, self._opener(target), self._cancel_r, name=f"out{i}")
-            self._threads.append(t)
+            self._threads.append(_Copy(r, self._out.pop(i), self._cancel_r, name=f"out{i}"))
         return tuple(fds)
 
-    @staticmethod
-    def _opener(target):
-        def open_fifo():
-            # The reader (containerd's client) opened its end before asking
-            # for the process; if it is gone, hold the FIFO read-write so
-            # the open can't block and the output waits in the FIFO.
-            try:
-                fd = _open_target(target, os.O_WRONLY | os.O_NONBLOCK)
-            except OSError as e:
-                if e.errno != errno.ENXIO:
-                    raise
-                fd = _open_target(target, os.O_RDWR | os.O_NONBLOCK)
-            os.set_blocking(fd, True)
-            return fd
-        return open_fifo
+    def _open_outputs(self):
+        """Our ends of the output targets, before the process exists (see the
+        module's docstring); one that can't be opened drops its output."""
+        targets = [(1, self.stdout)] if self.terminal else [(1, self.stdout), (2, self.stderr)]
+        deadline = time.monotonic() + READER_WAIT
+        try:
+            for i, target in targets:
+                if target and i not in self._out:
+                    try:
+                        self._out[i] = _open_output(target, deadline)
+                    except OSError:
+                        self._out[i] = -1
+        except BaseException:
+            self._close_outputs()
+            raise
+
+    def _close_outputs(self):
+        for fd in self._out.values():
+            if fd >= 0:
+                os.close(fd)
+        self._out = {}
 
     def started(self):
         """The runtime has the child fds now: close ours, start copying."""
@@ -235,8 +368,10 @@ class ProcessIO:
         """Copy between the pty master and the FIFOs."""
         self.console = master
         if self.stdout:
-            t = _Copy(master, self._opener(self.stdout), self._cancel_r,
-                      close_src=False, name="pty-out")
+            if 1 not in self._out:
+                self._open_outputs()
+            t = _Copy(master, self._out.pop(1), self._cancel_r, close_src=False,
+                      name="pty-out")
             self._threads.append(t)
             t.start()
         if self.stdin:
@@ -251,12 +386,24 @@ class ProcessIO:
         resize(self.console, width, height)
 
     # -- shutdown -------------------------------------------------------------------
+    def _copies(self):
+        return [t for t in self._threads if isinstance(t, _Copy)]
+
+    def flush(self, timeout):
+        """Wait until what the process wrote so far has gone through the
+        copies and been read from the output FIFOs (or the reader left).
+        False if ``timeout`` seconds passed first."""
+        deadline = time.monotonic() + timeout
+        ok = True
+        for t in self._copies():
+            ok = t.flushed(deadline) and ok
+        return ok
+
     def wait(self, timeout):
-        """Wait for output copies to drain (up to ``timeout`` seconds)."""
-        import time
+        """Wait for the output copies to end (up to ``timeout`` seconds)."""
         end = time.monotonic() + timeout
-        for t in self._threads:
-            if t.name.startswith(("out", "pty-out")) and t.ident is not None:
+        for t in self._copies():
+            if t.ident is not None:
                 t.join(max(0, end - time.monotonic()))
 
     def close(self):
@@ -267,9 +414,12 @@ class ProcessIO:
         for t in self._threads:
             if t.ident is not None:
                 t.join(2)
+            elif isinstance(t, _Copy):
+                t._finish()            # never started: close its fds
         for fd in self._child:
             os.close(fd)
         self._child = []
+        self._close_outputs()
         self.close_stdin()
         with self._lock:
             if self.console is not None:

@@ -99,10 +99,12 @@ class Process:
             return int(f.read().strip())
 
     def _setup_io(self, workdir):
-        """(stdio fds, console socket or None)."""
+        """(stdio fds, console socket or None).  Opens the output FIFOs now,
+        before the runtime starts the process (see :mod:`._io`)."""
+        stdio = self.io.child_stdio()
         if self.io.terminal:
-            return (None, None, None), ConsoleSocket(workdir)
-        return self.io.child_stdio(), None
+            return stdio, ConsoleSocket(workdir)
+        return stdio, None
 
     def _finish_io(self, console):
         if console is not None:
@@ -138,8 +140,9 @@ class Init(Process):
 
     def create(self):
         pid_file = os.path.join(self.workdir, "init.pid")
-        stdio, console = self._setup_io(self.workdir)
+        console = None
         try:
+            stdio, console = self._setup_io(self.workdir)
             self.runtime.create(self.container, self.bundle, pid_file, stdio,
                                 console.path if console else None,
                                 self.no_pivot, self.no_new_keyring)
@@ -197,8 +200,9 @@ class Exec(Process):
         # containerd's spec already says terminal: true/false as asked.
         with open(spec_path, "wb") as f:
             f.write(self.spec)
-        stdio, console = self._setup_io(wd)
+        console = None
         try:
+            stdio, console = self._setup_io(wd)
             self.init.runtime.exec(self.container, spec_path, pid_file, stdio,
                                    console.path if console else None)
             self._finish_io(console)

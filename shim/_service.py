@@ -9,7 +9,8 @@ Ordering: each container has a lock held across a lifecycle step and the
 queuing of its event, and exits are handled under the same lock, so
 containerd sees TaskCreate < TaskStart < TaskExit < TaskDelete (and
 TaskExecAdded < TaskExecStarted < the exec's TaskExit) even for a process
-that exits at once.
+that exits at once.  A process's exit is reported (Wait, TaskExit) only
+after its output has been read from the FIFOs (:meth:`ProcessIO.flush`).
 """
 import os
 import threading
@@ -18,7 +19,7 @@ from . import _messages as pb
 from . import _mount
 from ._errors import AlreadyExists, InvalidArgument, NotFound, NotImplementedRPC
 from ._events import pack_any
-from ._io import ProcessIO
+from ._io import DRAIN_WAIT, ProcessIO
 from ._process import STOPPED, Exec, Init, check
 from ._runtime import default_binary, make_runtime
 from ._bundle import write_runtime_config
@@ -48,7 +49,7 @@ class Container:
         self.runtime = runtime
         self.lock = threading.RLock()
         self.oom_stop = None
-        self.oom_paths = None
+        self.oom_cgroup = None          # {hierarchy: dir} of the init's cgroup
         self.oom_seen = 0
 
     def process(self, exec_id):
@@ -215,7 +216,11 @@ class TaskService:
                 except OSError:
                     pass
             for x in execs:
-                x.wait(2.0)
+                x.wait(2.0 + DRAIN_WAIT)
+        # containerd's client learns of the exit from Wait or TaskExit and then
+        # deletes the process, giving up the output it has not read: report
+        # the exit only once the process's output has been read.
+        p.io.flush(DRAIN_WAIT)
         with c.lock:
             self._check_oom(c)
             p.set_exited(code, when)
@@ -391,10 +396,10 @@ class TaskService:
         """
         from . import _cgroups
         try:
-            c.oom_paths = _cgroups.cgroup_paths(c.init.pid)
-            c.oom_seen = _cgroups.oom_kill_count(c.oom_paths)
+            c.oom_cgroup = _cgroups.cgroup_dirs(c.init.pid)
+            c.oom_seen = _cgroups.oom_kill_count(c.oom_cgroup)
         except OSError:
-            c.oom_paths = None
+            c.oom_cgroup = None
             return
         stop = threading.Event()
         c.oom_stop = stop
@@ -408,11 +413,11 @@ class TaskService:
 
     def _check_oom(self, c):
         """Called with c.lock held."""
-        if getattr(c, "oom_paths", None) is None:
+        if getattr(c, "oom_cgroup", None) is None:
             return
         from . import _cgroups
         try:
-            n = _cgroups.oom_kill_count(c.oom_paths)
+            n = _cgroups.oom_kill_count(c.oom_cgroup)
         except OSError:
             return
         if n > c.oom_seen:

@@ -377,13 +377,19 @@ def test_two_containers_of_a_pod_share_one_shim(ctd):
     assert shim not in ctd.shim_pids()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "known shim bug, open: under concurrent execs an exec's stdout is sometimes lost "
-    "(about 2 runs in 10, with runc and servin-runc alike: the output copy is cancelled "
-    "before it drains); docs/shim.md, Known gaps"))
-def test_pod_shim_runs_execs_and_containers_concurrently(ctd):
+def test_pod_shim_runs_execs_and_containers_concurrently(ctd, request):
     """Three exec streams into two pod members and a fourth member run
-    meanwhile, all through one shim: every call returns, with its output."""
+    meanwhile, all through one shim: every call returns, with its output.
+
+    ctr gives up output it has not read yet when it deletes the process, and
+    its FIFO reader can open late; our shim reports an exit only once the
+    output has been read (docs/shim.md, "Output and exits")."""
+    if not ctd.our_shim:
+        request.applymarker(pytest.mark.xfail(strict=False, reason=(
+            "containerd-shim-runc-v2 opens an exec's output FIFOs only after `runc exec` "
+            "returned and reports the exit without waiting for ctr to read the output: "
+            "ctr 1.6 loses an exec's stdout about 1 run in 10 under load, with runc "
+            "too (docs/shim.md)")))
     need(ctd, "exec")
     pod = ["--annotation", "io.kubernetes.cri.sandbox-id=pod-c"]
     for n in ("c1", "c2"):

@@ -1,5 +1,8 @@
 """Stats: cgroup v1 and v2 files -> containerd's metrics messages, on fake
-cgroup trees (the host may have only one of the two)."""
+cgroup trees (the host may have only one of the two).  The files are read
+by servin.runtime._cgstats, the reader servin-runc's events uses too."""
+import os
+
 import pytest
 
 pytest.importorskip("servin.shim")
@@ -12,10 +15,9 @@ def write(base, rel, text):
     p.write_text(text)
 
 
-def test_v2_metrics(tmp_path, monkeypatch):
-    monkeypatch.setattr(_cgroups, "ROOT", str(tmp_path))
-    write(tmp_path, "cgroup.controllers", "cpu memory pids")
+def test_v2_metrics(tmp_path):
     d = "ns/c1/"
+    write(tmp_path, d + "cgroup.controllers", "cpu memory pids")
     write(tmp_path, d + "pids.current", "3\n")
     write(tmp_path, d + "pids.max", "max\n")
     write(tmp_path, d + "cpu.stat", "usage_usec 1500\nuser_usec 1000\nsystem_usec 500\n")
@@ -23,8 +25,8 @@ def test_v2_metrics(tmp_path, monkeypatch):
     write(tmp_path, d + "memory.current", "12288\n")
     write(tmp_path, d + "memory.max", "1048576\n")
     write(tmp_path, d + "memory.events", "low 0\nhigh 0\nmax 2\noom 1\noom_kill 1\n")
-    monkeypatch.setattr(_cgroups, "cgroup_paths", lambda pid: {"": "/ns/c1"})
-    name, data = _cgroups.metrics(1)
+    dirs = {"unified": str(tmp_path / "ns/c1")}
+    name, data = _cgroups.metrics_of(dirs)
     assert name == "io.containerd.cgroups.v2.Metrics"
     m2 = pytest.importorskip("servin.shim.proto.cgroups_v2_pb2")
     m = m2.Metrics.FromString(data)
@@ -33,12 +35,12 @@ def test_v2_metrics(tmp_path, monkeypatch):
     assert (m.memory.anon, m.memory.file, m.memory.pgfault) == (4096, 8192, 7)
     assert (m.memory.usage, m.memory.usage_limit) == (12288, 1048576)
     assert m.memory_events.oom_kill == 1
-    assert _cgroups.oom_kill_count({"": "/ns/c1"}) == 1
+    assert _cgroups.oom_kill_count(dirs) == 1
 
 
-def test_v1_metrics(tmp_path, monkeypatch):
-    monkeypatch.setattr(_cgroups, "ROOT", str(tmp_path))
-    paths = {"pids": "/ns/c1", "cpu": "/ns/c1", "cpuacct": "/ns/c1", "memory": "/ns/c1"}
+def test_v1_metrics(tmp_path):
+    dirs = {c: str(tmp_path / c / "ns/c1") for c in ("pids", "cpu", "cpuacct", "memory")}
+    dirs["unified"] = str(tmp_path / "unified/ns/c1")        # hybrid: v1 wins
     write(tmp_path, "pids/ns/c1/pids.current", "2")
     write(tmp_path, "pids/ns/c1/pids.max", "100")
     write(tmp_path, "cpuacct/ns/c1/cpuacct.usage", "5000")
@@ -51,8 +53,7 @@ def test_v1_metrics(tmp_path, monkeypatch):
     write(tmp_path, "memory/ns/c1/memory.max_usage_in_bytes", "35")
     write(tmp_path, "memory/ns/c1/memory.failcnt", "1")
     write(tmp_path, "memory/ns/c1/memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 3\n")
-    monkeypatch.setattr(_cgroups, "cgroup_paths", lambda pid: paths)
-    name, data = _cgroups.metrics(1)
+    name, data = _cgroups.metrics_of(dirs)
     assert name == "io.containerd.cgroups.v1.Metrics"
     m1 = pytest.importorskip("servin.shim.proto.cgroups_v1_pb2")
     m = m1.Metrics.FromString(data)
@@ -64,4 +65,10 @@ def test_v1_metrics(tmp_path, monkeypatch):
     assert (m.memory.usage.usage, m.memory.usage.limit, m.memory.usage.max,
             m.memory.usage.failcnt) == (30, 40, 35, 1)
     assert m.memory_oom_control.oom_kill == 3
-    assert _cgroups.oom_kill_count(paths) == 3
+    assert _cgroups.oom_kill_count(dirs) == 3
+
+
+def test_metrics_of_a_live_process_name_its_cgroup_version():
+    name, data = _cgroups.metrics(os.getpid())
+    assert name in ("io.containerd.cgroups.v1.Metrics", "io.containerd.cgroups.v2.Metrics")
+    assert data
