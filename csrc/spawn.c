@@ -17,6 +17,8 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,7 +177,13 @@ int srv_spawn(struct srv_plan *p, const char *init_path, int *sync_parent, struc
 
     /* vfork: no copy of the runtime's page tables, and the exec follows at
      * once.  The child has its own fd table: clearing FD_CLOEXEC there
-     * does not touch ours. */
+     * does not touch ours.  Every signal is blocked around it, so that no
+     * handler of the runtime's (Python's writes to its wakeup fd) runs in
+     * the child, on memory it shares with us; the init unblocks them all
+     * (srv_child). */
+    sigset_t all, old;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &old);
     pid_t mid = vfork();
     if (mid == 0) {
         for (int i = 0; i < nkeep; i++)
@@ -187,6 +195,7 @@ int srv_spawn(struct srv_plan *p, const char *init_path, int *sync_parent, struc
         _exit(127);
     }
     int saved = errno;
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
     free(keep);
     close(sv[1]);
     close(planfd);
