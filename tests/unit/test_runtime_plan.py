@@ -74,6 +74,11 @@ def test_good_config(bundle):
     ({"hooks": {"poststop": [{"path": "/bin/true", "timeout": 0}]}}, "timeout"),
     ({"linux__namespaces": [{"type": "mount"}]}, "uts"),
     ({"linux__cgroupsPath": None, "linux__devices": [{"path": "/etc/x", "type": "c", "major": 1, "minor": 3}]}, "/etc/x"),
+    # device cgroup rules and useHierarchy: refused in the plan, before any cgroup exists
+    ({"linux__resources": {"devices": [{"allow": True, "access": "rwx"}]}}, "devices[0].access"),
+    ({"linux__resources": {"devices": [{"allow": True, "type": "p"}]}}, "devices[0].type"),
+    ({"linux__resources": {"devices": [{"allow": False, "major": 2**40}]}}, "devices[0].major"),
+    ({"linux__resources": {"memory": {"useHierarchy": 1}}}, "memory.useHierarchy"),
 ])
 def test_bad_fields_are_named(bundle, change, needle):
     with pytest.raises(ConfigError) as e:
