@@ -12,7 +12,7 @@ VENV=$TOP/.venv
 # on every runtime invocation.
 PY=/usr/bin/python3
 
-APT_PKGS=(python3 python3-venv python3-dev gcc make pkg-config libseccomp-dev
+APT_PKGS=(python3 python3-venv python3-dev gcc make pkg-config libseccomp-dev musl-tools
           busybox-static runc crun containerd hyperfine time iproute2 procps util-linux
           uidmap criu)
 

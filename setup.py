@@ -7,6 +7,7 @@ namespace package, so no folder has to stand for it.  The C extension
 ``servin._native`` is built from ``csrc/`` and linked with libseccomp.
 """
 import os
+import shutil
 import subprocess
 import sys
 
@@ -82,10 +83,19 @@ class BuildPy(build_py):
         self._build_protos()
 
     def _build_init(self):
+        """servin-init is copied into a memfd and executed for every
+        container process: with musl it is ~60 KB (copy 0.05 ms, exec and
+        exit 0.17 ms), with glibc's static libc ~700 KB (0.45 + 0.6 ms).
+        musl-gcc (Debian's musl-tools) when present, else cc; the kernel's
+        UAPI headers (linux/, asm/) come from the system after musl's own."""
         out = os.path.join(self.build_lib, "servin", "servin-init")
         os.makedirs(os.path.dirname(out), exist_ok=True)
-        cc = os.environ.get("CC", "cc")
-        self.spawn([cc, "-static", "-Os", "-s"] + CFLAGS[1:] + ["-o", out] + INIT_SOURCES)
+        cc = os.environ.get("SERVIN_INIT_CC") or ("musl-gcc" if shutil.which("musl-gcc") else "cc")
+        extra = []
+        if os.path.basename(cc) == "musl-gcc":
+            arch = subprocess.run(["gcc", "-print-multiarch"], capture_output=True, text=True).stdout.strip()
+            extra = ["-idirafter", "/usr/include"] + (["-idirafter", "/usr/include/" + arch] if arch else [])
+        self.spawn([cc, "-static", "-Os", "-s"] + CFLAGS[1:] + extra + ["-o", out] + INIT_SOURCES)
 
     def _build_checker(self):
         src = os.path.join("conformance", "checker.c")

@@ -16,6 +16,12 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The extension (glibc) and servin-init (musl or glibc) must agree on the
+ * plan's layout (wire.c also checks the struct sizes at run time). */
+_Static_assert(sizeof(dev_t) == 8 && sizeof(mode_t) == 4 && sizeof(uid_t) == 4 &&
+               sizeof(gid_t) == 4 && sizeof(pid_t) == 4 && sizeof(long) == 8,
+               "struct srv_plan's layout differs between libcs on this platform");
+
 /* Messages on the sync socket (a SOCK_SEQPACKET socketpair). */
 enum srv_msg_type {
     SRV_MSG_GO = 1,         /* parent -> child: cgroups/id maps done; payload: hook states */
