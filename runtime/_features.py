@@ -35,7 +35,7 @@ def features():
         },
         "annotations": {
             "io.github.servin.version": VERSION,
-            "io.github.servin.child": "C (servin._native): clone to execve without Python",
+            "io.github.servin.child": "C (servin-init, run from a sealed memfd): clone to execve without Python",
             # read by containerd-shim-servin-v2 (shim/_runtime.py): this build
             # works under the shim, also in-process (the child sets ids with
             # raw system calls, so a fork from the threaded shim cannot hang)
