@@ -561,11 +561,12 @@ int srv_make_device(int rootfd, const struct srv_device *d, struct srv_err *e)
         srv_fmt(e, "devices", errno, "create parent of ", d->path, NULL);
         return -1;
     }
-    /* An existing file (e.g. a bind-mounted /dev) is replaced. */
-    if (unlinkat(parent, last, 0) < 0 && errno != ENOENT && errno != EISDIR) {
-        srv_fmt(e, "devices", errno, "remove existing ", d->path, NULL);
+    /* Something already there is left as it is (as runc does): it may be
+     * the user's file, in the rootfs or in a directory bound from the host. */
+    struct stat st;
+    if (fstatat(parent, last, &st, AT_SYMLINK_NOFOLLOW) == 0) {
         close(parent);
-        return -1;
+        return 0;
     }
     if (mknodat(parent, last, d->mode, d->dev) == 0) {
         if (fchownat(parent, last, d->uid, d->gid, AT_SYMLINK_NOFOLLOW) < 0 ||

@@ -898,7 +898,16 @@ def finish_mounts(p, cgroup_dirs):
                           o.attr_set, o.attr_clr, copyup=mo.copyup(o)))
     n = p.native
     devices = dict(p._devices)
-    if not dev_is_bind:
+    if dev_is_bind:
+        # /dev is a directory of the host's: no node is made in it (runc
+        # skips device setup there too); the host's files stay as they are
+        skipped = sorted(path for path in devices if path.startswith("/dev/"))
+        if skipped:
+            from ._container import Log
+            Log.note(f"linux.devices {', '.join(skipped)} not created: /dev is a bind mount")
+        for path in skipped:
+            del devices[path]
+    else:
         for path, typ, major, minor in DEFAULT_DEVICES:
             if path not in devices:
                 devices[path] = (path, stat.S_IFCHR | 0o666, major, minor, 0, 0)

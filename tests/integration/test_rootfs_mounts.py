@@ -373,3 +373,39 @@ def test_device_cgroup_allow_list(ctx):
     assert len(lines) == 2, res
     assert "/dev/denied" in lines[0] and "not permitted" in lines[0]
     assert "/dev/allowed" in lines[1] and "No such device" in lines[1]
+
+
+def test_devices_never_replace_files_in_a_bind_mounted_dev(ctx, tmp_path):
+    """With /dev bound from a host directory, linux.devices must not touch
+    it: no file there is replaced (servin-runc unlinked it and made the
+    node until 2026-11-22, which is how the host's /dev/null once became
+    mode 0755), no node is added.  runc skips device setup there too."""
+    hostdev = tmp_path / "hostdev"
+    hostdev.mkdir()
+    (hostdev / "null").write_text("keep")
+    b = ctx.bundle(["sh", "-c", "cat /dev/null; echo; ls /dev"])
+    b.config["mounts"] = [m for m in b.config["mounts"] if not m["destination"].startswith("/dev")]
+    b.add_mount("/dev", "bind", str(hostdev), ["rbind", "rw"])
+    b.linux["devices"] = [{"path": "/dev/null", "type": "c", "major": 1, "minor": 3, "fileMode": 0o755},
+                          {"path": "/dev/servin-new", "type": "c", "major": 1, "minor": 5}]
+    _, res = ctx.run(b)
+    assert res.rc == 0, res
+    assert res.out.split() == ["keep", "null"], res
+    assert (hostdev / "null").read_text() == "keep"
+    assert sorted(os.listdir(hostdev)) == ["null"]
+
+
+def test_an_existing_file_at_a_device_path_is_kept(ctx):
+    """No /dev tmpfs: the rootfs's own file at a device path stays as it
+    is (as runc does), rather than being unlinked from the user's rootfs."""
+    b = ctx.bundle(["true"], readonly=False)
+    b.config["mounts"] = [m for m in b.config["mounts"] if not m["destination"].startswith("/dev")]
+    path = os.path.join(b.rootfs, "dev", "servin-kept")
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with open(path, "w") as f:
+        f.write("mine")
+    b.linux["devices"] = [{"path": "/dev/servin-kept", "type": "c", "major": 1, "minor": 3}]
+    _, res = ctx.run(b)
+    assert res.rc == 0, res
+    with open(path) as f:
+        assert f.read() == "mine"
