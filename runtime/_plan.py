@@ -626,11 +626,9 @@ def _resources_shape(res):
         _obj(res.get(key), f"{f}.{key}")
     for i, r in enumerate(_list(res.get("devices"), f"{f}.devices")):
         _obj(r, f"{f}.devices[{i}]", True)
-    from ._resources import _device_rules
+    from ._resources import _device_rules, hierarchy_flag
     _device_rules(res.get("devices") or [])     # the rules' values too: type, numbers, access
-    hierarchy = _obj(res.get("memory"), f"{f}.memory").get("useHierarchy")
-    if hierarchy is not None and not isinstance(hierarchy, bool):
-        raise ConfigError(f"{f}.memory.useHierarchy: must be true or false, got {hierarchy!r}")
+    hierarchy_flag(_obj(res.get("memory"), f"{f}.memory"))
     for i, h in enumerate(_list(res.get("hugepageLimits"), f"{f}.hugepageLimits")):
         h = _obj(h, f"{f}.hugepageLimits[{i}]", True)
         size = _str(h.get("pageSize"), f"{f}.hugepageLimits[{i}].pageSize", True)

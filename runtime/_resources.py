@@ -215,11 +215,17 @@ def check_before_update(cg, m, default):
     return flag
 
 
+def hierarchy_flag(m):
+    """linux.resources.memory.useHierarchy: None, True or False."""
+    flag = m.get("useHierarchy")
+    if flag is not None and not isinstance(flag, bool):
+        raise ConfigError(f"linux.resources.memory.useHierarchy: must be true or false, got {flag!r}")
+    return flag
+
+
 def _use_hierarchy(cg, flag, v2):
     if flag is None:
         return
-    if not isinstance(flag, bool):
-        raise ConfigError(f"linux.resources.memory.useHierarchy: must be true or false, got {flag!r}")
     # v2 is always hierarchical, and v1 since Linux 5.16 (memory.use_hierarchy reads 1, refuses 0)
     never = ConfigError("linux.resources.memory.useHierarchy: false is not possible: this "
                         "kernel's memory cgroups are always hierarchical")
@@ -246,7 +252,7 @@ def _memory(cg, m, v2):
             # deprecated in runtime-spec; kernels >= 6.1 (v1) and v2 have no such limits
             from ._container import Log
             Log.note(f"linux.resources.memory.{key} ignored: deprecated, and the kernel has no such limit")
-    _use_hierarchy(cg, m.get("useHierarchy"), v2)
+    _use_hierarchy(cg, hierarchy_flag(m), v2)
     if v2:
         if limit is not None:
             _write(cg, "unified", "memory.max", "max" if limit < 0 else limit, "memory.limit")
