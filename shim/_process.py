@@ -98,21 +98,28 @@ class Process:
         with open(pid_file) as f:
             return int(f.read().strip())
 
-    def _setup_io(self, workdir):
-        """(stdio fds, console socket or None).  Opens the output FIFOs now,
-        before the runtime starts the process (see :mod:`._io`)."""
-        stdio = self.io.child_stdio()
-        if self.io.terminal:
-            return stdio, ConsoleSocket(workdir)
-        return stdio, None
-
-    def _finish_io(self, console):
-        if console is not None:
-            try:
-                self.io.attach_console(console.receive())
-            finally:
+    def _launch(self, workdir, call):
+        """Run the runtime's create or exec as ``call(stdio fds, console
+        socket path or None)``.  The output FIFOs are opened before it
+        starts the process (see :mod:`._io`); on failure the IO is closed."""
+        console = None
+        try:
+            stdio = self.io.child_stdio()
+            if self.io.terminal:
+                console = ConsoleSocket(workdir)
+            call(stdio, console.path if console else None)
+            if console is not None:
+                try:
+                    self.io.attach_console(console.receive())
+                finally:
+                    console.close()
+                    console = None
+            self.io.started()
+        except BaseException:
+            if console is not None:
                 console.close()
-        self.io.started()
+            self.io.close()
+            raise
 
     def kill(self, signal, all=False):
         check("kill", self.state)
@@ -140,18 +147,8 @@ class Init(Process):
 
     def create(self):
         pid_file = os.path.join(self.workdir, "init.pid")
-        console = None
-        try:
-            stdio, console = self._setup_io(self.workdir)
-            self.runtime.create(self.container, self.bundle, pid_file, stdio,
-                                console.path if console else None,
-                                self.no_pivot, self.no_new_keyring)
-            self._finish_io(console)
-        except BaseException:
-            if console is not None:
-                console.close()
-            self.io.close()
-            raise
+        self._launch(self.workdir, lambda stdio, console: self.runtime.create(
+            self.container, self.bundle, pid_file, stdio, console, self.no_pivot, self.no_new_keyring))
         self.pid = self._read_pid(pid_file)
 
     def start(self):
@@ -200,17 +197,9 @@ class Exec(Process):
         # containerd's spec already says terminal: true/false as asked.
         with open(spec_path, "wb") as f:
             f.write(self.spec)
-        console = None
         try:
-            stdio, console = self._setup_io(wd)
-            self.init.runtime.exec(self.container, spec_path, pid_file, stdio,
-                                   console.path if console else None)
-            self._finish_io(console)
-        except BaseException:
-            if console is not None:
-                console.close()
-            self.io.close()
-            raise
+            self._launch(wd, lambda stdio, console: self.init.runtime.exec(
+                self.container, spec_path, pid_file, stdio, console))
         finally:
             _unlink(spec_path)
         self.pid = self._read_pid(pid_file)
