@@ -144,6 +144,30 @@ static void stat_line(const char *what, int pid, const char *name, int fd)
         out("%s %d %s ok fstat=%s", what, pid, name, err(errno));
 }
 
+/* After the first pass over /proc: wait for DIR/phase2 (the target has
+ * exec'd), then re-open every exe handle kept, for writing (never write). */
+static int second_phase(const char *dir)
+{
+    out("phase1 done");
+    touch(dir, "phase1.done");
+    if (wait_for(dir, "phase2") < 0)
+        return 2;
+    for (int i = 0; i < nkeep; i++) {
+        char p[64];
+        snprintf(p, sizeof(p), "/proc/self/fd/%d", keep[i].fd);
+        int fd = open(p, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            out("reopen %d %s", keep[i].pid, err(errno));
+        else {
+            stat_line("reopen", keep[i].pid, "exe", fd);
+            close(fd);
+        }
+    }
+    out("phase2 done");
+    touch(dir, "phase2.done");
+    return 0;
+}
+
 /* Everything a process in the container may try on another process it
  * can see in /proc: its exe, root, cwd and fds.  O_PATH handles on exe are
  * kept for the second phase (the CVE-2019-5736 re-open after execve). */
@@ -235,25 +259,7 @@ static int scan(const char *dir)
     }
     if (d)
         closedir(d);
-    out("phase1 done");
-    touch(dir, "phase1.done");
-    if (wait_for(dir, "phase2") < 0)
-        return 2;
-    /* The target has exec'd: re-open what we hold, for writing. */
-    for (int i = 0; i < nkeep; i++) {
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", keep[i].fd);
-        int fd = open(p, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-            out("reopen %d %s", keep[i].pid, err(errno));
-        else {
-            stat_line("reopen", keep[i].pid, "exe", fd);
-            close(fd);   /* never write */
-        }
-    }
-    out("phase2 done");
-    touch(dir, "phase2.done");
-    return 0;
+    return second_phase(dir);
 }
 
 /* Probe every pid the moment it first appears in /proc (an `exec`'d
@@ -283,24 +289,7 @@ static int hunt(const char *dir)
         if (d)
             closedir(d);
     }
-    out("phase1 done");
-    touch(dir, "phase1.done");
-    if (wait_for(dir, "phase2") < 0)
-        return 2;
-    for (int i = 0; i < nkeep; i++) {
-        char p[64];
-        snprintf(p, sizeof(p), "/proc/self/fd/%d", keep[i].fd);
-        int fd = open(p, O_WRONLY | O_CLOEXEC);
-        if (fd < 0)
-            out("reopen %d %s", keep[i].pid, err(errno));
-        else {
-            stat_line("reopen", keep[i].pid, "exe", fd);
-            close(fd);
-        }
-    }
-    out("phase2 done");
-    touch(dir, "phase2.done");
-    return 0;
+    return second_phase(dir);
 }
 
 /* The attacker's system calls, with arguments that do nothing even where
